@@ -1,0 +1,16 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from . import labeling, projects
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("projects/", projects.ProjectList.as_view(), name="api-projects"),
+    path("projects/<slug:slug>/", projects.ProjectDetail.as_view(), name="api-project"),
+    path("projects/<slug:slug>/tasks/next/", labeling.NextTask.as_view(), name="api-next-task"),
+    path("assignments/<int:assignment_id>/ranking/", labeling.SubmitRanking.as_view(), name="api-ranking"),
+    path("assignments/<int:assignment_id>/skip/", labeling.SkipAssignment.as_view(), name="api-skip"),
+]

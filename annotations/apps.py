@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AnnotationsConfig(AppConfig):
+    name = "annotations"
+    verbose_name = "LabelHub annotations"
+    default_auto_field = "django.db.models.BigAutoField"

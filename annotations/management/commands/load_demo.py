@@ -1,0 +1,66 @@
+import os
+import secrets
+from pathlib import Path
+
+import orjson
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from annotations.models import Completion, Project, Prompt
+from annotations.projects import create_project
+from annotations.roles import grant_role
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
+DEMO_SLUG = "demo"
+
+
+class Command(BaseCommand):
+    help = "Create the demo project (helpfulness ranking), its prompts and the demo users, once."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password", help="password for every demo user (default: $LABELHUB_DEMO_PASSWORD, else random)"
+        )
+
+    def handle(self, password, **options):
+        if Project.objects.filter(slug=DEMO_SLUG).exists():
+            self.stdout.write("the demo is already loaded")
+            return
+        password = password or os.environ.get("LABELHUB_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+        with transaction.atomic():
+            project = create_project(
+                DEMO_SLUG,
+                name="Demo: helpfulness",
+                labelers_per_prompt=3,
+                allow_ties=True,
+                instructions=(DEMO_DIR / "instructions.md").read_text(encoding="utf-8"),
+            )
+            self._load_prompts(project)
+            User = get_user_model()
+            for username, role, project_for_role in [
+                ("admin", "admin", None),
+                ("labeler1", "labeler", project),
+                ("labeler2", "labeler", project),
+                ("labeler3", "labeler", project),
+                ("researcher", "researcher", project),
+            ]:
+                user, _ = User.objects.get_or_create(username=username)
+                user.set_password(password)
+                user.save()
+                grant_role(user, role, project_for_role)
+        count = project.prompts.count()
+        self.stdout.write(self.style.SUCCESS(f"loaded the demo project {DEMO_SLUG!r} with {count} prompts"))
+        self.stdout.write(f"demo users: admin, labeler1, labeler2, labeler3, researcher; password: {password}")
+        self.stdout.write("(the password is printed only this once)")
+
+    def _load_prompts(self, project: Project) -> None:
+        for line in (DEMO_DIR / "prompts.jsonl").read_bytes().splitlines():
+            row = orjson.loads(line)
+            prompt = Prompt.objects.create(
+                project=project, external_id=row["id"], text=row["prompt"], num_completions=len(row["completions"])
+            )
+            Completion.objects.bulk_create(
+                Completion(prompt=prompt, position=i, text=text, source=Completion.Source.UPLOADED)
+                for i, text in enumerate(row["completions"], start=1)
+            )

@@ -1,0 +1,307 @@
+"""LabelHub's data model. Words as in PRODUCT.md: project, prompt set, prompt, completion,
+assignment, ranking, export. Rules that can live in the database do (unique constraints,
+foreign keys); the ranking rules themselves are plain functions in ranking.py."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_pseudonym_salt() -> str:
+    return secrets.token_hex(16)
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    criterion = models.CharField(max_length=100, default="helpfulness")
+    labelers_per_prompt = models.PositiveSmallIntegerField(default=3)
+    allow_ties = models.BooleanField(default=True)
+    reservation_minutes = models.PositiveIntegerField(default=30)
+    # Salt for the stable pseudonyms that exports use instead of usernames.
+    pseudonym_salt = models.CharField(max_length=64, default=new_pseudonym_salt, editable=False)
+
+    # Generation: off unless the project is given settings. Blank values fall back to settings.LLM_*.
+    generation_enabled = models.BooleanField(default=False)
+    target_completions = models.PositiveSmallIntegerField(default=4)
+    llm_base_url = models.CharField(max_length=500, blank=True)
+    llm_model = models.CharField(max_length=200, blank=True)
+    llm_api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable holding the API key."
+    )
+    temperature = models.FloatField(default=1.0)
+    top_p = models.FloatField(default=1.0)
+    max_tokens = models.PositiveIntegerField(default=512)
+    system_prompt = models.TextField(blank=True)
+    generation_concurrency = models.PositiveSmallIntegerField(default=16)
+
+    # Canary completions: known-bad completions added to a share of prompts to measure labelers.
+    canaries_enabled = models.BooleanField(default=False)
+    canary_share = models.FloatField(default=0.1)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def current_instructions(self) -> "InstructionVersion | None":
+        return self.instruction_versions.order_by("-version").first()
+
+
+class InstructionVersion(models.Model):
+    """Instructions are versioned: each ranking records the version its labeler had read."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="instruction_versions")
+    version = models.PositiveIntegerField()
+    text = models.TextField(help_text="Markdown.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="unique_instruction_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} v{self.version}"
+
+
+class InstructionAcceptance(models.Model):
+    """A labeler confirmed having read one version of a project's instructions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    instruction_version = models.ForeignKey(InstructionVersion, on_delete=models.CASCADE)
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "instruction_version"], name="unique_acceptance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.instruction_version_id}"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        LABELER = "labeler"
+        RESEARCHER = "researcher"
+        ADMIN = "admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project", "role"], name="unique_membership_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} in {self.project}"
+
+
+class PromptSet(models.Model):
+    class Status(models.TextChoices):
+        IMPORTING = "importing"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompt_sets")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    filename = models.CharField(max_length=255)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IMPORTING)
+    prompts = models.PositiveIntegerField(default=0)
+    completions = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.project.slug})"
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    prompt_set = models.ForeignKey(PromptSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # NULL, not "", when the file gave no id: the per-project uniqueness applies only to given ids.
+    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    # Denormalised counters that keep the labeling loop to a few indexed queries:
+    # completions available, and rankings submitted so far.
+    num_completions = models.PositiveIntegerField(default=0)
+    num_rankings = models.PositiveIntegerField(default=0)
+    generation_error = models.TextField(blank=True)
+    generation_attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="unique_prompt_external_id",
+            ),
+        ]
+        indexes = [
+            # "next task": prompts of a project closest to complete with enough completions.
+            models.Index(fields=["project", "num_rankings", "num_completions"], name="prompt_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"prompt {self.pk}"
+
+    @property
+    def public_id(self) -> str:
+        """The id researchers see: the prompt-set file's id, else LabelHub's."""
+        return self.external_id if self.external_id is not None else str(self.pk)
+
+
+class Completion(models.Model):
+    class Source(models.TextChoices):
+        UPLOADED = "uploaded"
+        GENERATED = "generated"
+        CANARY = "canary"
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="completions")
+    position = models.PositiveSmallIntegerField()
+    text = models.TextField()
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.UPLOADED)
+    model = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    # For canaries: how it was built (other_prompt, truncated, shuffled); never exported.
+    canary_kind = models.CharField(max_length=30, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prompt", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "position"], name="unique_completion_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"completion {self.pk} of {self.prompt_id}"
+
+    @property
+    def is_canary(self) -> bool:
+        return self.source == self.Source.CANARY
+
+
+class GenerationJob(models.Model):
+    """One run of completion generation for a project; progress is read by the pages and the API."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="generation_jobs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    params = models.JSONField(default=dict, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"generation {self.pk} of {self.project_id} ({self.status})"
+
+
+class Assignment(models.Model):
+    class Status(models.TextChoices):
+        RESERVED = "reserved"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RESERVED)
+    # Completion ids in the order they are shown: random per assignment, against position bias.
+    shown_order = models.JSONField(default=list)
+    reserved_until = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "labeler"], name="unique_assignment_prompt_labeler"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "labeler", "status"], name="assignment_open_idx"),
+            models.Index(fields=["prompt", "status"], name="assignment_prompt_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk}: {self.prompt_id} to {self.labeler_id} ({self.status})"
+
+
+class Ranking(models.Model):
+    """One labeler's judgement of one prompt.
+
+    `tiers` is a list of lists of completion ids, best first; a tier of more than one is a tie.
+    `flagged` lists the completions judged nonsensical, confusing or irrelevant."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="ranking")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="rankings")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rankings")
+    tiers = models.JSONField()
+    flagged = models.JSONField(default=list)
+    shown_order = models.JSONField(default=list)
+    instruction_version = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "labeler"], name="unique_ranking_prompt_labeler"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "prompt"], name="ranking_project_prompt_idx"),
+            models.Index(fields=["project", "labeler"], name="ranking_project_labeler_idx"),
+            models.Index(fields=["project", "submitted_at"], name="ranking_project_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ranking {self.pk} of {self.prompt_id} by {self.labeler_id}"
+
+
+class Export(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    counts = models.JSONField(default=dict, blank=True)
+    # Relative paths under MEDIA_ROOT: {"bundle": "exports/12/bundle.zip", "pairs.jsonl": ...}
+    files = models.JSONField(default=dict, blank=True)
+    sha256 = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.project.slug} ({self.status})"

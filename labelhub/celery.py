@@ -1,0 +1,11 @@
+"""The Celery app `labelhub` (`celery -A labelhub worker`). Tasks live in annotations/tasks.py."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
+
+app = Celery("labelhub")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

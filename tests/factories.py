@@ -1,0 +1,44 @@
+"""Small builders for test data. Named actors: alice the labeler, rita the researcher, ada the admin."""
+
+import itertools
+
+from django.contrib.auth import get_user_model
+
+from annotations.models import Completion, Project, Prompt
+from annotations.projects import create_project
+from annotations.roles import grant_role
+
+PASSWORD = "correct-horse-battery"
+_counter = itertools.count(1)
+
+
+def make_user(username: str, role: str | None = None, project: Project | None = None, password: str = PASSWORD):
+    user = get_user_model().objects.create_user(username=username, password=password)
+    if role:
+        grant_role(user, role, project)
+    return user
+
+
+def make_project(slug: str | None = None, **options) -> Project:
+    slug = slug or f"project-{next(_counter)}"
+    options.setdefault("instructions", "# Rank by helpfulness\n\nBest first.")
+    return create_project(slug, **options)
+
+
+def make_prompt(project: Project, completions: int | list[str] = 3, external_id: str | None = None,
+                text: str | None = None) -> Prompt:
+    n = next(_counter)
+    if isinstance(completions, int):
+        completions = [f"completion {i} of prompt {n}" for i in range(1, completions + 1)]
+    texts = completions
+    prompt = Prompt.objects.create(
+        project=project, external_id=external_id, text=text or f"prompt {n}", num_completions=len(texts)
+    )
+    Completion.objects.bulk_create(
+        Completion(prompt=prompt, position=i, text=t) for i, t in enumerate(texts, start=1)
+    )
+    return prompt
+
+
+def completion_ids(prompt: Prompt) -> list[int]:
+    return list(prompt.completions.order_by("position").values_list("pk", flat=True))
