@@ -42,6 +42,7 @@ class ProjectDetail(APIView):
         project = _with_counts(projects_visible_to(request.user)).get(pk=project.pk)
         return Response(ProjectOut(project).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, slug: str):
         project = project_for(request, slug)
         require_admin(request, project)
