@@ -1,0 +1,380 @@
+"""Merging several labelers' rankings of one prompt, and measuring how far they agree.
+
+Plain functions over plain data (no Django import), so they are tested in milliseconds.
+
+A `Judgement` is one ranking: `tiers` best first (a tier of more than one id is a tie) and the
+`flagged` completions (nonsensical, confusing, irrelevant).
+
+Conventions, chosen once and used everywhere in this module:
+
+* **A flagged completion counts as below every ranked one** of the same judgement; two flagged
+  completions are tied. A labeler who flags c and ranks b has said "b is better than c".
+* **Every judgement counts**, including those with flags; a completion a judgement does not
+  mention (only possible for canaries removed before the call) gives no preference either way.
+* **Consensus method: ranked pairs (Tideman)**, the Condorcet method OpenAssistant uses. It is
+  exact, deterministic and O(n² log n), where an exact Kemeny–Young over weak orders would have
+  to search 7 million orders for 9 completions. Majorities are locked strongest first and a
+  majority that would close a cycle is dropped. Majorities of equal strength are taken as one
+  group, never in an arbitrary order: a pair whose majority lies on a cycle made of its group
+  and the pairs already locked is dropped, the rest are locked. A pair whose labelers are
+  evenly split has no majority and is never locked, so it is never broken arbitrarily.
+* **Tiers of the consensus** are the layers of the locked majority graph: each completion sits in
+  the first tier below everything a locked majority (directly or through a chain) puts above it.
+  Two completions in one tier are therefore never ordered by a locked majority. (Ties are not
+  transitive, so a completion tied with everything may share the top tier with the winner.)
+* **Flags in the consensus**: a completion flagged by a strict majority of the judgements is
+  flagged, and left out of the consensus tiers.
+* **Borda** (the baseline) scores each completion by the number of completions it beats minus
+  the number that beat it, summed over judgements; equal scores share a tier.
+
+Canaries (known-bad completions, Completion.source == "canary") must be removed from the
+judgements before they reach these functions; annotations/quality.py does so (see
+`strip_completions`), so canaries never distort consensus or agreement.
+"""
+
+import itertools
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+
+class Judgement(NamedTuple):
+    tiers: list[list[int]]
+    flagged: list[int]
+
+
+METHODS = ("ranked_pairs", "borda")
+
+# Order of a pair (a, b) in one judgement: a above b, tied, a below b.
+ABOVE, TIED, BELOW = 1, 0, -1
+
+
+def completions_of(judgements: Iterable[Judgement]) -> list[int]:
+    """Every completion mentioned by any judgement, sorted."""
+    ids: set[int] = set()
+    for judgement in judgements:
+        ids.update(itertools.chain.from_iterable(judgement.tiers))
+        ids.update(judgement.flagged)
+    return sorted(ids)
+
+
+def positions(judgement: Judgement) -> dict[int, int]:
+    """Completion id → 0-based tier; flagged completions share the tier after the last."""
+    place = {cid: rank for rank, tier in enumerate(judgement.tiers) for cid in tier}
+    bottom = len(judgement.tiers)
+    place.update((cid, bottom) for cid in judgement.flagged)
+    return place
+
+
+def pair_order(place: dict[int, int], a: int, b: int) -> int | None:
+    """ABOVE, TIED or BELOW for a against b in one judgement; None when it lacks either."""
+    if a not in place or b not in place:
+        return None
+    if place[a] < place[b]:
+        return ABOVE
+    return TIED if place[a] == place[b] else BELOW
+
+
+def strip_completions(judgement: Judgement, removed: set[int]) -> Judgement:
+    """The judgement without `removed` (e.g. canaries); tiers left empty disappear."""
+    tiers = [[cid for cid in tier if cid not in removed] for tier in judgement.tiers]
+    return Judgement([tier for tier in tiers if tier], [cid for cid in judgement.flagged if cid not in removed])
+
+
+def preference_share(judgements: Sequence[Judgement], a: int, b: int) -> float:
+    """Fraction of the judgements that put a strictly above b (a flagged completion counts as
+    below every ranked one; both flagged or tied is not "above"). The denominator is every
+    judgement that shows both completions; 0.0 when none does."""
+    seen = above = 0
+    for judgement in judgements:
+        order = pair_order(positions(judgement), a, b)
+        if order is None:
+            continue
+        seen += 1
+        above += order == ABOVE
+    return above / seen if seen else 0.0
+
+
+def majority_flagged(judgements: Sequence[Judgement]) -> list[int]:
+    """Completions flagged by more than half of the judgements."""
+    counts = Counter(itertools.chain.from_iterable(j.flagged for j in judgements))
+    return sorted(cid for cid, n in counts.items() if 2 * n > len(judgements))
+
+
+def preference_counts(judgements: Sequence[Judgement], ids: Sequence[int]) -> dict[tuple[int, int], int]:
+    """(a, b) → number of judgements that put a strictly above b, for a ≠ b in `ids`."""
+    wins: dict[tuple[int, int], int] = defaultdict(int)
+    for judgement in judgements:
+        place = positions(judgement)
+        for a, b in itertools.permutations(ids, 2):
+            if pair_order(place, a, b) == ABOVE:
+                wins[a, b] += 1
+    return wins
+
+
+def consensus(judgements: Sequence[Judgement], method: str = "ranked_pairs") -> Judgement:
+    """One judgement that merges the prompt's judgements (see the module docstring)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown consensus method {method!r}; choose one of {', '.join(METHODS)}")
+    if not judgements:
+        return Judgement([], [])
+    flagged = majority_flagged(judgements)
+    ranked = [cid for cid in completions_of(judgements) if cid not in set(flagged)]
+    wins = preference_counts(judgements, ranked)
+    if method == "borda":
+        tiers = _borda_tiers(ranked, wins)
+    else:
+        tiers = _layers(ranked, _ranked_pairs_edges(ranked, wins))
+    return Judgement(tiers, flagged)
+
+
+def _borda_tiers(ids: Sequence[int], wins: dict[tuple[int, int], int]) -> list[list[int]]:
+    score = {a: sum(wins.get((a, b), 0) - wins.get((b, a), 0) for b in ids if b != a) for a in ids}
+    return [sorted(group) for _, group in _group_by(ids, key=lambda cid: -score[cid])]
+
+
+def _group_by(ids: Iterable[int], key) -> Iterable[tuple[object, list[int]]]:
+    for value, group in itertools.groupby(sorted(ids, key=key), key=key):
+        yield value, list(group)
+
+
+def _reachable(edges: dict[int, set[int]], start: int) -> set[int]:
+    seen, stack = {start}, [start]
+    while stack:
+        for nxt in edges.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _ranked_pairs_edges(ids: Sequence[int], wins: dict[tuple[int, int], int]) -> dict[int, set[int]]:
+    """The locked majority graph: winner → losers."""
+    majorities = [
+        (wins.get((a, b), 0) - wins.get((b, a), 0), wins.get((a, b), 0), a, b)
+        for a, b in itertools.permutations(ids, 2)
+        if wins.get((a, b), 0) > wins.get((b, a), 0)
+    ]
+    locked: dict[int, set[int]] = defaultdict(set)
+    # Strength: the margin, then the number of judgements behind the winner. Equal strengths form
+    # one group, so the order within a group can never decide the outcome.
+    for _, group in _group_by(majorities, key=lambda m: (-m[0], -m[1])):
+        trial: dict[int, set[int]] = defaultdict(set, {node: set(succ) for node, succ in locked.items()})
+        for *_, a, b in group:
+            trial[a].add(b)
+        for *_, a, b in group:
+            if a not in _reachable(trial, b):  # (a, b) lies on no cycle: lock it
+                locked[a].add(b)
+    return locked
+
+
+def _layers(ids: Sequence[int], edges: dict[int, set[int]]) -> list[list[int]]:
+    """Tiers of a DAG: depth = longest chain of locked majorities above a completion."""
+    depth = dict.fromkeys(ids, 0)
+    indegree = Counter(b for succ in edges.values() for b in succ)
+    frontier = [cid for cid in ids if indegree[cid] == 0]
+    while frontier:
+        node = frontier.pop()
+        for nxt in edges.get(node, ()):
+            depth[nxt] = max(depth[nxt], depth[node] + 1)
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                frontier.append(nxt)
+    return [sorted(group) for _, group in _group_by(ids, key=depth.__getitem__)]
+
+
+# --- Agreement ---------------------------------------------------------------------------------
+
+
+class PairAgreement(NamedTuple):
+    """Labeler pairs × completion pairs that agree, out of all compared: summed over prompts
+    (pooled) for the project figure."""
+
+    agreeing: int
+    compared: int
+
+    @property
+    def share(self) -> float | None:
+        return self.agreeing / self.compared if self.compared else None
+
+
+def pairwise_agreement(judgements: Sequence[Judgement]) -> PairAgreement:
+    """For every completion pair and every two judgements: do they order it the same way
+    (above, tied or below; flagged counts as below every ranked one)?"""
+    places = [positions(j) for j in judgements]
+    agreeing = compared = 0
+    for a, b in itertools.combinations(completions_of(judgements), 2):
+        orders = [o for o in (pair_order(place, a, b) for place in places) if o is not None]
+        counts = Counter(orders)
+        n = len(orders)
+        compared += n * (n - 1) // 2
+        agreeing += sum(c * (c - 1) // 2 for c in counts.values())
+    return PairAgreement(agreeing, compared)
+
+
+def average_ranks(judgement: Judgement, ids: Sequence[int]) -> list[float]:
+    """1-based ranks of `ids` with ties averaged (flagged completions tie at the bottom)."""
+    place = positions(judgement)
+    size = Counter(place[cid] for cid in ids)
+    start, before = {}, 0
+    for tier in sorted(size):
+        start[tier] = before
+        before += size[tier]
+    return [start[place[cid]] + (size[place[cid]] + 1) / 2 for cid in ids]
+
+
+def kendalls_w(judgements: Sequence[Judgement]) -> float | None:
+    """Kendall's coefficient of concordance W with the correction for ties, over the completions
+    every judgement shows: 1 = identical rankings, 0 = no agreement beyond chance. None with
+    fewer than two judgements or two completions, or when every judgement ties everything."""
+    ids = [cid for cid in completions_of(judgements) if all(cid in positions(j) for j in judgements)]
+    m, n = len(judgements), len(ids)
+    if m < 2 or n < 2:
+        return None
+    ranks = [average_ranks(j, ids) for j in judgements]
+    totals = [sum(column) for column in zip(*ranks, strict=True)]
+    mean = m * (n + 1) / 2
+    s = sum((total - mean) ** 2 for total in totals)
+    ties = sum(t**3 - t for row in ranks for t in Counter(row).values())
+    denominator = m**2 * (n**3 - n) - m * ties
+    return 12 * s / denominator if denominator else None
+
+
+def rank_value_counts(prompts: Iterable[Sequence[Judgement]]) -> tuple[list[list[int]], int]:
+    """Krippendorff's "values by units" table: one row per completion (unit), counting how many
+    judgements gave it rank 1, 2, … (its 1-based tier; flagged completions take the rank after
+    the last tier). Returns (rows, number of rank values)."""
+    rows: list[Counter] = []
+    top = 1
+    for judgements in prompts:
+        per_unit: dict[int, Counter] = defaultdict(Counter)
+        for judgement in judgements:
+            for cid, tier in positions(judgement).items():
+                per_unit[cid][tier + 1] += 1
+                top = max(top, tier + 1)
+        rows.extend(per_unit[cid] for cid in sorted(per_unit))
+    return [[row.get(value, 0) for value in range(1, top + 1)] for row in rows], top
+
+
+def krippendorff_alpha_ordinal(prompts: Iterable[Sequence[Judgement]]) -> float | None:
+    """Krippendorff's alpha for ordinal data over the rank each judgement gives each completion,
+    pooled over the prompts given (pass one prompt for a per-prompt figure). None when there is
+    nothing to compare."""
+    rows, top = rank_value_counts(prompts)
+    return ordinal_alpha(rows, top)
+
+
+def ordinal_alpha(value_counts: Sequence[Sequence[int]], values: int) -> float | None:
+    """Krippendorff's ordinal alpha from a units × values table (values 1..`values`), computed by
+    the maintained `krippendorff` package. None when no unit has two values or all values are
+    the same (no variation to agree about)."""
+    import krippendorff  # imported on use: numpy is slow to load and most callers never need it
+    import numpy as np
+
+    pairable = [row for row in value_counts if sum(row) >= 2]
+    if not pairable or values < 2:
+        return None
+    counts = np.array(pairable, dtype=float)
+    if np.count_nonzero(counts.sum(axis=0)) < 2:
+        return None
+    return float(
+        krippendorff.alpha(value_counts=counts, level_of_measurement="ordinal", value_domain=list(range(1, values + 1)))
+    )
+
+
+def agreement_with(judgement: Judgement, reference: Judgement) -> tuple[float, int]:
+    """How far one judgement agrees with a reference (a leave-one-out consensus): over the
+    completion pairs the reference orders strictly, the share the judgement orders the same way,
+    with half credit for a tie. Returns (agreeing, pairs); pairs is 0 when the reference orders
+    nothing."""
+    mine, ref = positions(judgement), positions(reference)
+    agreeing, pairs = 0.0, 0
+    for a, b in itertools.combinations(sorted(set(mine) & set(ref)), 2):
+        expected = pair_order(ref, a, b)
+        if expected == TIED:
+            continue
+        pairs += 1
+        given = pair_order(mine, a, b)
+        agreeing += 1.0 if given == expected else 0.5 if given == TIED else 0.0
+    return agreeing, pairs
+
+
+def wilson_interval(share: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion `share` observed over n trials (95% by default);
+    (0, 1) when n is 0. It widens as n shrinks and stays inside 0..1."""
+    if n <= 0:
+        return 0.0, 1.0
+    denominator = 1 + z * z / n
+    centre = (share + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# --- Labelers against their peers --------------------------------------------------------------
+
+
+class LabelerScore(NamedTuple):
+    """One labeler's agreement with the leave-one-out consensus of their prompts.
+
+    `agreement` is the mean, over the labeler's rankings that could be compared, of the share of
+    the consensus's strictly ordered pairs the labeler ordered the same way (tie = half credit);
+    0..1, the scale of `export_pairs --exclude-labelers-below`. `rankings` is how many rankings
+    were compared; [ci_low, ci_high] is a 95% Wilson interval with n = rankings, so it is wide
+    for a labeler with few rankings."""
+
+    rankings: int
+    agreement: float
+    ci_low: float
+    ci_high: float
+
+
+def leave_one_out_shares(
+    prompts: Iterable[Sequence[tuple[int, Judgement]]], method: str = "ranked_pairs"
+) -> dict[int, list[float]]:
+    """Labeler → per-ranking agreement with the consensus of the other labelers of the same
+    prompt. `prompts` yields, per prompt, its (labeler, judgement) pairs. A ranking is left out
+    when it is the prompt's only one or when the others' consensus orders no pair."""
+    shares: dict[int, list[float]] = defaultdict(list)
+    for ranked in prompts:
+        if len(ranked) < 2:
+            continue
+        for i, (labeler, judgement) in enumerate(ranked):
+            others = [other for j, (_, other) in enumerate(ranked) if j != i]
+            agreeing, pairs = agreement_with(judgement, consensus(others, method))
+            if pairs:
+                shares[labeler].append(agreeing / pairs)
+    return shares
+
+
+def labeler_scores(prompts: Iterable[Sequence[tuple[int, Judgement]]], method: str = "ranked_pairs") -> dict[
+    int, LabelerScore
+]:
+    """Labeler → LabelerScore; labelers with no comparable ranking are absent."""
+    scores = {}
+    for labeler, values in leave_one_out_shares(prompts, method).items():
+        mean = sum(values) / len(values)
+        low, high = wilson_interval(mean, len(values))
+        scores[labeler] = LabelerScore(len(values), mean, low, high)
+    return scores
+
+
+# A labeler is a possible misreader when even the top of their interval lies this far below the
+# median of their peers: far enough that a careless labeler is not caught, near enough that one
+# who inverts the order (agreement well under 0.5) is, once they have ~30 rankings.
+MISREADER_MARGIN = 0.15
+MISREADER_MIN_RANKINGS = 10
+
+
+def possible_misreaders(scores: dict[int, LabelerScore]) -> set[int]:
+    """Labelers whose agreement is far below their peers' (see MISREADER_MARGIN)."""
+    measured = sorted(s.agreement for s in scores.values() if s.rankings >= MISREADER_MIN_RANKINGS)
+    if len(measured) < 3:
+        return set()  # too few peers to tell who is far below them
+    median = statistics.median(measured)
+    return {
+        labeler
+        for labeler, score in scores.items()
+        if score.rankings >= MISREADER_MIN_RANKINGS and score.ci_high < median - MISREADER_MARGIN
+    }
