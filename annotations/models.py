@@ -138,6 +138,9 @@ class Prompt(models.Model):
     # completions available, and rankings submitted so far.
     num_completions = models.PositiveIntegerField(default=0)
     num_rankings = models.PositiveIntegerField(default=0)
+    # Reservations held (assignments in status "reserved"): kept on the row that `next` locks, so
+    # that a concurrent `next` re-checks "rankings + reservations < k" against the latest value.
+    num_reserved = models.PositiveIntegerField(default=0)
     generation_error = models.TextField(blank=True)
     generation_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -151,8 +154,12 @@ class Prompt(models.Model):
             ),
         ]
         indexes = [
-            # "next task": prompts of a project closest to complete with enough completions.
-            models.Index(fields=["project", "num_rankings", "num_completions"], name="prompt_queue_idx"),
+            # "next task": a project's prompts with enough completions, closest to complete first.
+            models.Index(
+                fields=["project", "-num_rankings", "id"],
+                condition=Q(num_completions__gte=2),
+                name="prompt_next_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -242,6 +249,10 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["project", "labeler", "status"], name="assignment_open_idx"),
             models.Index(fields=["prompt", "status"], name="assignment_prompt_status_idx"),
+            # The expiry sweep: a project's reservations by end time.
+            models.Index(
+                fields=["project", "reserved_until"], condition=Q(status="reserved"), name="assignment_reserved_idx"
+            ),
         ]
 
     def __str__(self) -> str:
