@@ -1,10 +1,14 @@
 """Celery tasks: thin wrappers that take ids and call plain functions. Each is idempotent."""
 
+import logging
+
 from celery import shared_task
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from .models import Completion, Prompt, Ranking
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -20,3 +24,26 @@ def recount_project(project_id: int) -> dict:
         num_rankings=Coalesce(rankings, 0),
     )
     return {"project": project_id, "prompts": updated}
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def export_pairs_task(self, export_id: int) -> None:
+    """Run one pair export. A worker killed mid-export leaves the message unacknowledged (acks_late),
+    so it is redelivered and the export taken back; a lost database connection is retried; any
+    other error marks the export failed. Never "done" with partial data: see run_export."""
+    from django.db import InterfaceError, OperationalError
+
+    from .exporting import fail_export, requeue_export, run_export
+
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    try:
+        run_export(export_id, redelivered=redelivered)
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.retries >= self.max_retries:
+            fail_export(export_id, f"database unavailable: {exc}")
+            return
+        requeue_export(export_id)
+        raise self.retry(exc=exc, countdown=2 ** self.request.retries)
+    except Exception as exc:
+        logger.exception("export %s failed", export_id)
+        fail_export(export_id, f"{type(exc).__name__}: {exc}")

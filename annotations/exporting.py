@@ -1,0 +1,625 @@
+"""The pair export: stream a project's rankings prompt by prompt, write the bundle as it goes.
+
+`write_bundle` is the one code path of the command line and the Celery worker. It reads prompts,
+completions and rankings with three server-side cursors ordered by prompt, hands each prompt's
+plain records to pairs.prompt_rows, and writes the rows out at once, so memory stays flat as the
+project grows. Every file is written under a temporary name and renamed when complete, and the
+worker marks an export done only after the zip of the bundle is in place.
+
+Bundle: pairs.<ext> (or train.<ext> + test.<ext>), rankings.jsonl, README.md (dataset card),
+manifest.json (parameters, counts, sha256 of every other file)."""
+
+import csv
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+import labelhub
+
+from .models import Completion, Export, InstructionVersion, Project, Prompt, Ranking
+from .pairs import ExportOptions, PromptExport, PromptRecord, RankingRecord, prompt_rows
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 2000  # rows fetched per round trip of each server-side cursor
+PARQUET_ROW_GROUP = 50_000  # pairs per Parquet row group: bounded memory, efficient reads
+PROGRESS_EVERY_SECONDS = 0.5
+ProgressCallback = Callable[[float], None]
+
+
+# --- Files: temporary name while written, renamed when complete ---------------------------------
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """fsync, then atomically rename: a reader sees the whole file or none."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class JsonlPairWriter:
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path, self.tmp = path, _temporary(path)
+        self.handle = open(self.tmp, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in close()/abort()
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        self.handle.write(b"".join([dumps(row, option=option) for row in rows]))
+
+    def close(self) -> None:
+        self.handle.close()
+        _publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class CsvPairWriter:
+    """CSV with a header row; an empty cell for a null (e.g. `labeler` in consensus mode)."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path, self.tmp, self.columns = path, _temporary(path), columns
+        self.handle = open(self.tmp, "w", encoding="utf-8", newline="", buffering=1 << 20)  # noqa: SIM115
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow(columns)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        columns = self.columns
+        self.writer.writerows([[row[c] for c in columns] for row in rows])
+
+    def close(self) -> None:
+        self.handle.close()
+        _publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class ParquetPairWriter:
+    """Parquet with a fixed schema, zstd-compressed, written one row group at a time."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.pa = pa
+        types = {
+            "chosen_id": pa.int64(), "rejected_id": pa.int64(), "chosen_rank": pa.int32(),
+            "rejected_rank": pa.int32(), "agreement": pa.float64(), "margin": pa.float64(),
+        }
+        self.schema = pa.schema([(name, types.get(name, pa.string())) for name in columns])
+        self.path, self.tmp, self.columns = path, _temporary(path), columns
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        self.buffer: list[dict[str, Any]] = []
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        self.buffer.extend(rows)
+        if len(self.buffer) >= PARQUET_ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            table = self.pa.Table.from_pylist(self.buffer, schema=self.schema)
+            self.writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
+            self.buffer = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+        _publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+WRITERS = {"jsonl": JsonlPairWriter, "csv": CsvPairWriter, "parquet": ParquetPairWriter}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_text_atomically(path: Path, data: bytes) -> None:
+    tmp = _temporary(path)
+    tmp.write_bytes(data)
+    _publish(tmp, path)
+
+
+# --- Pairs from plain records (shared by the database stream and the bench's in-memory ceiling) ---
+
+
+class Counts(NamedTuple):
+    prompts: int
+    rankings: int
+    pairs: int
+
+
+class PairsResult(NamedTuple):
+    splits: dict[str, Counts]
+    files: list[str]  # file names written, in out_dir
+    instruction_versions: list[int]
+
+
+def pair_file_names(options: ExportOptions) -> dict[str, str]:
+    """Split → file name: pairs.<ext>, or train.<ext> and test.<ext> with a test fraction."""
+    if options.test_fraction:
+        return {split: f"{split}.{options.format}" for split in options.split_names}
+    return {"train": f"pairs.{options.format}"}
+
+
+def write_pairs(
+    prompts: Iterable[tuple[PromptRecord, list[RankingRecord]]],
+    options: ExportOptions,
+    out_dir: Path,
+    pseudonym: Callable[[int], str],
+    on_prompt: Callable[[int], None] | None = None,
+) -> PairsResult:
+    """Write the pair file(s) and rankings.jsonl from a stream of (prompt, its rankings).
+    `on_prompt(rankings_done)` is called after each prompt (for progress)."""
+    names = pair_file_names(options)
+    writers = {split: WRITERS[options.format](out_dir / name, options.columns) for split, name in names.items()}
+    raw = JsonlPairWriter(out_dir / "rankings.jsonl", ())
+    counts = {split: [0, 0, 0] for split in names}
+    versions: set[int] = set()
+    done = 0
+    try:
+        for prompt, rankings in prompts:
+            result: PromptExport = prompt_rows(prompt, rankings, options, pseudonym)
+            if result.pairs:
+                writers[result.split].write(result.pairs)
+            raw.write(result.rankings)
+            tally = counts[result.split]
+            tally[0] += 1
+            tally[1] += len(rankings)
+            tally[2] += len(result.pairs)
+            versions.update(r.instruction_version for r in rankings if r.instruction_version is not None)
+            done += len(rankings)
+            if on_prompt is not None:
+                on_prompt(done)
+    except BaseException:
+        for writer in [*writers.values(), raw]:
+            writer.abort()
+        raise
+    for writer in [*writers.values(), raw]:
+        writer.close()
+    return PairsResult(
+        {split: Counts(*tally) for split, tally in counts.items()},
+        [*names.values(), "rankings.jsonl"],
+        sorted(versions),
+    )
+
+
+# --- Reading the project from the database -----------------------------------------------------
+
+
+def _grouped(rows: Iterator[tuple], key_index: int = 0) -> Iterator[tuple[int, list[tuple]]]:
+    """Consecutive rows with the same key (the prompt id) as one group."""
+    group: list[tuple] = []
+    current = None
+    for row in rows:
+        key = row[key_index]
+        if key != current and group:
+            yield current, group
+            group = []
+        current = key
+        group.append(row)
+    if group:
+        yield current, group
+
+
+class _Cursor:
+    """A grouped stream that can be advanced to a prompt id (a merge join on prompt id)."""
+
+    def __init__(self, rows: Iterator[tuple]) -> None:
+        self.groups = _grouped(rows)
+        self.head = next(self.groups, None)
+
+    def take(self, prompt_id: int) -> list[tuple]:
+        while self.head is not None and self.head[0] < prompt_id:
+            self.head = next(self.groups, None)
+        if self.head is not None and self.head[0] == prompt_id:
+            rows = self.head[1]
+            self.head = next(self.groups, None)
+            return rows
+        return []
+
+
+def excluded_labelers(project: Project, threshold: float | None) -> set[int]:
+    """Labelers whose agreement with their peers is below `threshold`. A labeler whose agreement
+    cannot be measured yet (no ranking shared with others) is kept: unknown is not low."""
+    if threshold is None:
+        return set()
+    from .quality import labeler_agreement
+
+    return {user_id for user_id, score in labeler_agreement(project).items() if score.agreement < threshold}
+
+
+def rankings_to_export(project: Project, excluded: set[int]):
+    return Ranking.objects.filter(project=project).exclude(labeler_id__in=excluded)
+
+
+def stream_prompts(
+    project: Project, options: ExportOptions, excluded: set[int], chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[PromptRecord, list[RankingRecord]]]:
+    """(prompt, its rankings) for every prompt with a ranking, in prompt-id order, read with three
+    server-side cursors (prompts, completions, rankings), each ordered by prompt id."""
+    prompts = (
+        Prompt.objects.filter(project=project)
+        .filter(Exists(Ranking.objects.filter(prompt=OuterRef("pk"))))
+        .order_by("pk")
+        .values_list("pk", "external_id", "text")
+        .iterator(chunk_size=chunk_size)
+    )
+    completions = _Cursor(
+        Completion.objects.filter(prompt__project=project)
+        .order_by("prompt_id", "position")
+        .values_list("prompt_id", "pk", "text", "source")
+        .iterator(chunk_size=chunk_size)
+    )
+    rankings = _Cursor(
+        Ranking.objects.filter(project=project)
+        .order_by("prompt_id", "pk")
+        .values_list(
+            "prompt_id", "labeler_id", "tiers", "flagged", "shown_order", "instruction_version", "duration_ms",
+            "submitted_at",
+        )
+        .iterator(chunk_size=chunk_size)
+    )
+    k = project.labelers_per_prompt
+    canary = Completion.Source.CANARY
+    for prompt_id, external_id, text in prompts:
+        ranking_rows = rankings.take(prompt_id)
+        completion_rows = completions.take(prompt_id)
+        if options.complete_only and len(ranking_rows) < k:
+            continue  # complete means ranked by all k labelers, counted before any labeler is left out
+        kept = [RankingRecord(*row[1:]) for row in ranking_rows if row[1] not in excluded]
+        if not kept:
+            continue
+        record = PromptRecord(
+            id=prompt_id,
+            public_id=external_id if external_id is not None else str(prompt_id),
+            text=text,
+            completions={cid: ctext for _, cid, ctext, source in completion_rows if source != canary},
+            canaries=frozenset(cid for _, cid, _, source in completion_rows if source == canary),
+        )
+        yield record, kept
+
+
+# --- The bundle --------------------------------------------------------------------------------
+
+
+class BundleResult(NamedTuple):
+    counts: dict[str, Any]
+    sha256: dict[str, str]
+    files: list[str]
+
+
+def _counts_dict(splits: dict[str, Counts]) -> dict[str, Any]:
+    total = Counts(*(sum(c[i] for c in splits.values()) for i in range(3)))
+    return {**total._asdict(), "splits": {split: counts._asdict() for split, counts in splits.items()}}
+
+
+def write_bundle(
+    project: Project,
+    options: ExportOptions,
+    out_dir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    export_id: int | None = None,
+) -> BundleResult:
+    """Write the whole bundle into `out_dir` (created if missing). `progress(fraction)` is called
+    at most every PROGRESS_EVERY_SECONDS while the pairs are written, with fractions below 1."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = timezone.now()
+    excluded = excluded_labelers(project, options.exclude_labelers_below)
+    total = rankings_to_export(project, excluded).count() or 1
+    pseudonyms: dict[int, str] = {}
+
+    def pseudonym(user_id: int) -> str:
+        name = pseudonyms.get(user_id)
+        if name is None:
+            from .quality import labeler_pseudonym
+
+            name = pseudonyms[user_id] = labeler_pseudonym(project, user_id)
+        return name
+
+    last_report = [time.monotonic()]
+
+    def on_prompt(rankings_done: int) -> None:
+        now = time.monotonic()
+        if progress is not None and now - last_report[0] >= PROGRESS_EVERY_SECONDS:
+            last_report[0] = now
+            progress(min(0.95, 0.95 * rankings_done / total))
+
+    result = write_pairs(stream_prompts(project, options, excluded), options, out_dir, pseudonym, on_prompt)
+    counts = _counts_dict(result.splits)
+    counts["labelers_excluded"] = len(excluded)
+    card = dataset_card(project, options, counts, result)
+    write_text_atomically(out_dir / "README.md", card.encode())
+    checksums = {name: sha256_of(out_dir / name) for name in [*result.files, "README.md"]}
+    manifest = {
+        "labelhub_version": labelhub.__version__,
+        "export_id": export_id,
+        "created_at": started.isoformat(),
+        "finished_at": timezone.now().isoformat(),
+        "project": {
+            "slug": project.slug,
+            "name": project.name,
+            "criterion": project.criterion,
+            "labelers_per_prompt": project.labelers_per_prompt,
+            "allow_ties": project.allow_ties,
+        },
+        "parameters": options.as_dict(),
+        "columns": list(options.columns),
+        "instructions_versions": result.instruction_versions,
+        "counts": counts,
+        "files": {name: {"sha256": digest, "bytes": (out_dir / name).stat().st_size}
+                  for name, digest in checksums.items()},
+    }
+    write_text_atomically(out_dir / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return BundleResult(counts, checksums, [*result.files, "README.md", "manifest.json"])
+
+
+def write_zip(source_dir: Path, names: list[str], zip_path: Path) -> None:
+    """One zip of the bundle, written under a temporary name and renamed when complete."""
+    tmp = _temporary(zip_path)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for name in names:
+                # Parquet is compressed already; storing it saves time for nothing lost.
+                method = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
+                archive.write(source_dir / name, arcname=name, compress_type=method)
+        _publish(tmp, zip_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- The dataset card --------------------------------------------------------------------------
+
+COLUMN_DOCS = {
+    "prompt": "the prompt text shown to the labelers",
+    "chosen": "the preferred completion (reward 1)",
+    "rejected": "the other completion (reward 0)",
+    "prompt_id": "the prompt's id in the uploaded prompt set, else LabelHub's prompt id (as a string)",
+    "chosen_id": "LabelHub's id of the chosen completion",
+    "rejected_id": "LabelHub's id of the rejected completion",
+    "chosen_rank": "tier of the chosen completion, 1 = best",
+    "rejected_rank": "tier of the rejected completion (a flagged completion paired as rejected: last tier + 1)",
+    "labeler": "stable pseudonym of the labeler (labeler mode); null in consensus mode",
+    "agreement": "share of the prompt's labelers who preferred chosen over rejected (0.5 for a tied pair)",
+    "split": "train or test; all pairs of one prompt are in the same split",
+    "margin": "TRL's optional margin",
+}
+
+
+def dataset_card(project: Project, options: ExportOptions, counts: dict[str, Any], result: PairsResult) -> str:
+    names = pair_file_names(options)
+    fmt = options.format
+    loader = {"jsonl": "json", "parquet": "parquet", "csv": "csv"}[fmt]
+    data_files = ", ".join(f'"{split}": "{name}"' for split, name in names.items())
+    versions = result.instruction_versions
+    instructions = InstructionVersion.objects.filter(project=project, version__in=versions).order_by("version")
+    margin_doc = {
+        "agreement": "`margin` = `agreement`: pairs more labelers agree on push the rewards further apart.",
+        "rank-gap": "`margin` = `rejected_rank - chosen_rank`: pairs further apart in the ranking push further.",
+    }.get(options.margin or "", "")
+    keep = '["chosen", "rejected", "margin"]' if options.margin else '["chosen", "rejected"]'
+    lines = [
+        f"# {project.name}: pairwise preferences for reward-model training",
+        "",
+        f"Exported from LabelHub {labelhub.__version__} (project `{project.slug}`), "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
+        "",
+        "## What the data is",
+        "",
+        f"Human labelers read each prompt and ranked its completions from most to least {project.criterion}, "
+        "best first; completions ranked equal are a tie, and a completion that was nonsensical, confusing "
+        "or irrelevant was flagged instead of ranked. Each ranking of n completions becomes the pairs of "
+        "completions in different tiers, the preferred one as `chosen` (reward 1) and the other as "
+        "`rejected` (reward 0): n·(n−1)/2 pairs when there are no ties and no flags.",
+        "",
+        f"- Mode: **{options.mode}**"
+        + (" (one pair per labeler per completion pair)" if options.mode == "labeler"
+           else " (the pairs of each prompt's consensus ranking, ranked pairs / Tideman)"),
+        f"- Flagged completions: **{options.flagged}**"
+        + (" (no pair)" if options.flagged == "drop" else " (paired as rejected below every ranked completion)"),
+        f"- Ties: **{options.ties}**" + (" (no pair)" if options.ties == "drop" else " (one pair, agreement 0.5)"),
+        f"- Only prompts ranked by all {project.labelers_per_prompt} labelers: **{options.complete_only}**",
+        f"- Labelers with agreement below {options.exclude_labelers_below} left out: "
+        f"**{counts.get('labelers_excluded', 0)}**" if options.exclude_labelers_below is not None
+        else "- No labeler left out",
+        f"- Split: by prompt, hash of the prompt id with seed {options.seed}, test fraction "
+        f"{options.test_fraction or 0}",
+        "",
+        "## How it was collected",
+        "",
+        f"Each prompt went to {project.labelers_per_prompt} labelers, who saw its completions in a random order "
+        "(recorded per ranking as `shown_order` in `rankings.jsonl`) after reading the project's instructions. "
+        "Known-bad canary completions, used to check labelers, are not in this export. "
+        f"Instructions versions used: {', '.join(map(str, versions)) or 'none recorded'}.",
+        "",
+    ]
+    for instruction in instructions:
+        lines += [f"<details><summary>Instructions, version {instruction.version}</summary>", "",
+                  instruction.text.strip(), "", "</details>", ""]
+    lines += ["## Counts", "", "| split | prompts | rankings | pairs |", "|---|---|---|---|"]
+    lines += [f"| {split} | {c['prompts']} | {c['rankings']} | {c['pairs']} |" for split, c in counts["splits"].items()]
+    lines += ["", "## Files", ""]
+    lines += [f"- `{name}`: the {split} pairs" for split, name in names.items()]
+    lines += [
+        "- `rankings.jsonl`: every ranking the pairs come from: pseudonymous `labeler`, `tiers` (completion ids, "
+        "best first), `flagged`, `shown_order`, `instructions_version`, `duration_ms` (time spent), `submitted_at`",
+        "- `manifest.json`: parameters, counts and the sha256 of every file",
+        "",
+        "## Columns",
+        "",
+    ]
+    lines += [f"- `{column}`: {COLUMN_DOCS[column]}" for column in options.columns]
+    if margin_doc:
+        lines += ["", margin_doc]
+    lines += [
+        "",
+        "## Load it",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'pairs = load_dataset("{loader}", data_files={{{data_files}}})',
+        "```",
+        "",
+        "## Train a reward model with TRL",
+        "",
+        "TRL's `RewardTrainer` reads the `chosen` and `rejected` columns (and `margin` when present). "
+        "Write the prompt in front of each completion, or use the conversational form below for a chat model:",
+        "",
+        "```python",
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+        "from trl import RewardConfig, RewardTrainer",
+        "",
+        'base = "Qwen/Qwen2.5-0.5B-Instruct"',
+        "tokenizer = AutoTokenizer.from_pretrained(base)",
+        "model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)",
+        "",
+        "def with_prompt(row):",
+        '    return {"chosen": row["prompt"] + "\\n\\n" + row["chosen"],',
+        '            "rejected": row["prompt"] + "\\n\\n" + row["rejected"]}',
+        "",
+        "# or, for a chat model, the conversational form (TRL applies the chat template):",
+        "# def with_prompt(row):",
+        '#     user = {"role": "user", "content": row["prompt"]}',
+        '#     return {"chosen": [user, {"role": "assistant", "content": row["chosen"]}],',
+        '#             "rejected": [user, {"role": "assistant", "content": row["rejected"]}]}',
+        "",
+        f"train = pairs[\"train\"].map(with_prompt).select_columns({keep})",
+    ]
+    trainer_args = 'args=RewardConfig(output_dir="reward-model"), train_dataset=train'
+    if "test" in names:
+        lines.append(f"test = pairs[\"test\"].map(with_prompt).select_columns({keep})")
+        trainer_args += ", eval_dataset=test"
+    lines += [
+        f"trainer = RewardTrainer(model=model, processing_class=tokenizer, {trainer_args})",
+        "trainer.train()",
+        "```",
+        "",
+        "In labeler mode the same completion pair appears once per labeler; the `agreement` column lets you "
+        "keep only pairs most labelers agree on, e.g. `train.filter(lambda r: r[\"agreement\"] >= 2 / 3)` "
+        "before `select_columns`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- Export jobs (the Celery task is a thin wrapper around run_export) ---------------------------
+
+
+def export_dir(export_id: int) -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports" / str(export_id)
+
+
+def zip_name(export: Export) -> str:
+    return f"labelhub-{export.project.slug}-export-{export.pk}.zip"
+
+
+def queue_export(project: Project, user, options: ExportOptions) -> Export:
+    """Record an export and start it once the record is committed (the worker must see it)."""
+    from .tasks import export_pairs_task
+
+    export = Export.objects.create(project=project, requested_by=user, params=options.as_dict())
+    transaction.on_commit(lambda: export_pairs_task.delay(export.pk))
+    return export
+
+
+def claim_export(export_id: int, *, redelivered: bool = False) -> bool:
+    """Take the export queued → running. A redelivered message (its worker died before
+    acknowledging it, acks_late) may also take back an export left running by that worker."""
+    now = timezone.now()
+    claimable = [Export.Status.QUEUED, Export.Status.RUNNING] if redelivered else [Export.Status.QUEUED]
+    updated = Export.objects.filter(pk=export_id, status__in=claimable).update(
+        status=Export.Status.RUNNING, started_at=now, progress=0.0, error=""
+    )
+    return bool(updated)
+
+
+def run_export(export_id: int, *, redelivered: bool = False) -> bool:
+    """Run one export job: claim it, write the bundle in a fresh attempt directory, zip it, move
+    it into place, then mark it done. Anything that fails before the last step leaves the export
+    not done, and the attempt's files are removed. Returns False when the job was not ours."""
+    if not claim_export(export_id, redelivered=redelivered):
+        return False
+    export = Export.objects.select_related("project").get(pk=export_id)
+    options = ExportOptions.from_dict(export.params)
+    base = export_dir(export_id)
+    attempt = base / f".attempt-{secrets.token_hex(4)}"
+
+    def report(fraction: float) -> None:
+        Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(progress=fraction)
+
+    try:
+        bundle = write_bundle(export.project, options, attempt, progress=report, export_id=export_id)
+        report(0.97)
+        zip_path = base / zip_name(export)
+        write_zip(attempt, bundle.files, zip_path)
+        final = base / "bundle"
+        if final.exists():
+            shutil.rmtree(final)  # left by an attempt that died after its rename
+        os.replace(attempt, final)
+    except BaseException:
+        shutil.rmtree(attempt, ignore_errors=True)
+        raise
+    media = Path(settings.MEDIA_ROOT)
+    files = {"bundle": str(zip_path.relative_to(media))}
+    files.update((name, str((final / name).relative_to(media))) for name in bundle.files)
+    Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
+        status=Export.Status.DONE,
+        progress=1.0,
+        counts=bundle.counts,
+        files=files,
+        sha256={**bundle.sha256, "bundle": sha256_of(zip_path)},
+        finished_at=timezone.now(),
+    )
+    return True
+
+
+def fail_export(export_id: int, error: str) -> None:
+    Export.objects.filter(pk=export_id).exclude(status=Export.Status.DONE).update(
+        status=Export.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def requeue_export(export_id: int) -> None:
+    """Give a running export back to the queue before a retry (its partial files are gone)."""
+    Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
+        status=Export.Status.QUEUED, progress=0.0
+    )
+
+
+__all__ = [
+    "BundleResult", "ExportOptions", "queue_export", "run_export", "stream_prompts", "write_bundle", "write_pairs",
+    "write_zip",
+]

@@ -1,0 +1,224 @@
+"""One prompt's rankings → the rows of the pair export: plain functions over plain data (no Django).
+
+The export streams prompts one at a time (exporting.py reads them from the database; the bench
+builds them in memory) and calls `prompt_rows` for each, so per-prompt agreement and consensus
+need nothing but that prompt's rankings."""
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from .ranking import (
+    FLAGGED_OPTIONS,
+    TIES_OPTIONS,
+    Pair,
+    preference_positions,
+    preferring_share,
+    ranking_to_pairs,
+    without_completions,
+)
+
+FORMATS = ("jsonl", "parquet", "csv")
+MODES = ("labeler", "consensus")
+MARGINS = ("agreement", "rank-gap")
+SPLITS = ("train", "test")
+
+# The contract's columns, in order; `margin` is added only when asked for.
+PAIR_COLUMNS = (
+    "prompt", "chosen", "rejected", "prompt_id", "chosen_id", "rejected_id",
+    "chosen_rank", "rejected_rank", "labeler", "agreement", "split",
+)
+TIE_AGREEMENT = 0.5
+
+
+class ExportOptionsError(ValueError):
+    """An export option that makes no sense: `option` names it, `message` says what is wrong."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option, self.message = option, message
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str = "jsonl"
+    mode: str = "labeler"
+    flagged: str = "drop"
+    ties: str = "drop"
+    exclude_labelers_below: float | None = None
+    test_fraction: float | None = None
+    margin: str | None = None
+    complete_only: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("format", FORMATS), ("mode", MODES), ("flagged", FLAGGED_OPTIONS),
+                              ("ties", TIES_OPTIONS)):
+            if getattr(self, name) not in allowed:
+                raise ExportOptionsError(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.margin is not None and self.margin not in MARGINS:
+            raise ExportOptionsError("margin", f"must be one of {', '.join(MARGINS)}, got {self.margin!r}")
+        threshold = self.exclude_labelers_below
+        if threshold is not None and not (_is_number(threshold) and 0 <= threshold <= 1):
+            raise ExportOptionsError("exclude_labelers_below", f"must be between 0 and 1, got {threshold!r}")
+        fraction = self.test_fraction
+        if fraction is not None and not (_is_number(fraction) and 0 < fraction < 1):
+            raise ExportOptionsError("test_fraction", f"must be between 0 and 1 (exclusive), got {fraction!r}")
+        if not isinstance(self.complete_only, bool):
+            raise ExportOptionsError("complete_only", f"must be true or false, got {self.complete_only!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ExportOptionsError("seed", f"must be a whole number, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ExportOptions":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ExportOptionsError(unknown[0], f"unknown export option (known: {', '.join(sorted(known))})")
+        return cls(**{key: value for key, value in data.items() if value is not None})  # None: the default
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return PAIR_COLUMNS + (("margin",) if self.margin else ())
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return SPLITS if self.test_fraction else ("train",)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class PromptRecord(NamedTuple):
+    """A prompt as the export needs it. `completions` holds the exportable (non-canary)
+    completions, id → text; `canaries` the ids to take out of every ranking."""
+
+    id: int
+    public_id: str
+    text: str
+    completions: Mapping[int, str]
+    canaries: frozenset[int] = frozenset()
+
+
+class RankingRecord(NamedTuple):
+    labeler_id: int
+    tiers: list[list[int]]
+    flagged: list[int]
+    shown_order: list[int]
+    instruction_version: int | None = None
+    duration_ms: int | None = None
+    submitted_at: datetime | None = None
+
+
+def split_of(public_id: str, test_fraction: float | None, seed: int = 0) -> str:
+    """"train" or "test" for a prompt, from a hash of its id and the seed: the same prompt lands
+    in the same split on every export with the same seed, and all its pairs go together."""
+    if not test_fraction:
+        return "train"
+    digest = hashlib.blake2b(f"{seed}\x00{public_id}".encode(), digest_size=8).digest()
+    return "test" if int.from_bytes(digest, "big") / 2**64 < test_fraction else "train"
+
+
+def _margin(pair: Pair, agreement: float, margin: str | None) -> float:
+    if margin == "agreement":
+        return agreement
+    return float(pair.rejected_rank - pair.chosen_rank)
+
+
+class PromptExport(NamedTuple):
+    """What one prompt contributes: its pair rows, its raw rankings, and its split."""
+
+    split: str
+    pairs: list[dict[str, Any]]
+    rankings: list[dict[str, Any]]
+
+
+def prompt_rows(
+    prompt: PromptRecord,
+    rankings: Sequence[RankingRecord],
+    options: ExportOptions,
+    pseudonym: Callable[[int], str],
+) -> PromptExport:
+    """The pair rows and raw-ranking rows of one prompt.
+
+    labeler mode: each labeler's own pairs, `labeler` their pseudonym. consensus mode: the pairs of
+    the prompt's consensus ranking (consensus.py), `labeler` null. In both, `agreement` is the
+    share of the prompt's labelers who preferred chosen to rejected (0.5 for a tied pair).
+    Canary completions are taken out of every ranking before anything else."""
+    split = split_of(prompt.public_id, options.test_fraction, options.seed)
+    cleaned = [without_completions(r.tiers, r.flagged, prompt.canaries) for r in rankings]
+    pair_options = {"flagged_as": options.flagged, "ties": options.ties}
+    share: Callable[[int, int], float]
+    if options.mode == "labeler":
+        labeled = [
+            (pseudonym(ranking.labeler_id), ranking_to_pairs(tiers, flagged, **pair_options))
+            for ranking, (tiers, flagged) in zip(rankings, cleaned, strict=True)
+        ]
+        positions = [preference_positions(tiers, flagged) for tiers, flagged in cleaned]
+
+        def share(chosen: int, rejected: int) -> float:
+            return preferring_share(positions, chosen, rejected)
+    else:
+        from .consensus import Judgement, consensus, preference_share  # pure, like this module
+
+        judgements = [Judgement(tiers=tiers, flagged=flagged) for tiers, flagged in cleaned]
+        merged = consensus(judgements) if judgements else None
+        labeled = [(None, ranking_to_pairs(merged.tiers, merged.flagged, **pair_options))] if merged else []
+
+        def share(chosen: int, rejected: int) -> float:
+            return preference_share(judgements, chosen, rejected)
+
+    shares: dict[tuple[int, int], float] = {}
+
+    def agreement_of(pair: Pair) -> float:
+        if pair.tied:
+            return TIE_AGREEMENT
+        key = (pair.chosen, pair.rejected)
+        if key not in shares:
+            shares[key] = share(pair.chosen, pair.rejected)
+        return shares[key]
+
+    texts = prompt.completions
+    with_margin = options.margin
+    rows = []
+    for labeler, pairs in labeled:
+        for pair in pairs:
+            agreement = agreement_of(pair)
+            row = {
+                "prompt": prompt.text,
+                "chosen": texts[pair.chosen],
+                "rejected": texts[pair.rejected],
+                "prompt_id": prompt.public_id,
+                "chosen_id": pair.chosen,
+                "rejected_id": pair.rejected,
+                "chosen_rank": pair.chosen_rank,
+                "rejected_rank": pair.rejected_rank,
+                "labeler": labeler,
+                "agreement": agreement,
+                "split": split,
+            }
+            if with_margin:
+                row["margin"] = _margin(pair, agreement, with_margin)
+            rows.append(row)
+    raw = [
+        {
+            "prompt_id": prompt.public_id,
+            "labeler": pseudonym(ranking.labeler_id),
+            "tiers": tiers,
+            "flagged": flagged,
+            "shown_order": [cid for cid in ranking.shown_order if cid not in prompt.canaries],
+            "instructions_version": ranking.instruction_version,
+            "duration_ms": ranking.duration_ms,
+            "submitted_at": ranking.submitted_at,
+            "split": split,
+        }
+        for ranking, (tiers, flagged) in zip(rankings, cleaned, strict=True)
+    ]
+    return PromptExport(split, rows, raw)

@@ -1,0 +1,205 @@
+"""Ranking → pairs, and one prompt's rankings → export rows: pure functions, no database."""
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from annotations.consensus import Judgement, preference_share
+from annotations.pairs import ExportOptions, ExportOptionsError, PromptRecord, RankingRecord, prompt_rows, split_of
+from annotations.ranking import (
+    Pair,
+    preference_positions,
+    preferring_share,
+    ranking_to_pairs,
+    without_completions,
+)
+
+
+def chosen_rejected(pairs):
+    return [(p.chosen, p.rejected) for p in pairs]
+
+
+# --- ranking_to_pairs: hand-worked cases ------------------------------------------------------
+
+
+def test_lecture_example_three_completions_ranked_2_1_3_give_exactly_three_pairs():
+    pairs = ranking_to_pairs([[2], [1], [3]])
+    assert pairs == [Pair(2, 1, 1, 2), Pair(2, 3, 1, 3), Pair(1, 3, 2, 3)]
+
+
+def test_two_completions_give_one_pair():
+    assert ranking_to_pairs([[8], [5]]) == [Pair(8, 5, 1, 2)]
+
+
+def test_nine_completions_give_thirty_six_pairs_each_better_first():
+    order = [14, 3, 9, 1, 22, 7, 5, 30, 11]
+    pairs = ranking_to_pairs([[cid] for cid in order])
+    assert len(pairs) == 36 == 9 * 8 // 2
+    assert set(chosen_rejected(pairs)) == {(a, b) for a, b in itertools.combinations(order, 2)}
+    assert all(p.chosen_rank < p.rejected_rank for p in pairs)
+
+
+def test_tied_completions_give_no_pair_by_default():
+    assert chosen_rejected(ranking_to_pairs([[1, 2], [3]])) == [(1, 3), (2, 3)]
+
+
+def test_ties_included_give_one_pair_per_tied_couple_marked_tied():
+    pairs = ranking_to_pairs([[4, 2], [3]], ties="include")
+    assert pairs[0] == Pair(2, 4, 1, 1, tied=True)
+    assert chosen_rejected(pairs[1:]) == [(4, 3), (2, 3)]
+    assert not any(p.tied for p in pairs[1:])
+
+
+def test_flagged_completion_gives_no_pair_by_default():
+    assert chosen_rejected(ranking_to_pairs([[2], [1]], [3])) == [(2, 1)]
+
+
+def test_flagged_as_rejected_sits_below_every_ranked_completion():
+    pairs = ranking_to_pairs([[2], [1]], [3], flagged_as="rejected")
+    assert pairs == [Pair(2, 1, 1, 2), Pair(2, 3, 1, 3), Pair(1, 3, 2, 3)]
+
+
+def test_two_flagged_completions_are_never_paired_with_each_other():
+    pairs = ranking_to_pairs([[1]], [2, 3], flagged_as="rejected")
+    assert chosen_rejected(pairs) == [(1, 2), (1, 3)]
+
+
+@pytest.mark.parametrize("flagged_as", ["drop", "rejected"])
+def test_all_flagged_gives_no_pair(flagged_as):
+    assert ranking_to_pairs([], [1, 2, 3], flagged_as=flagged_as) == []
+
+
+def test_unknown_option_is_an_error():
+    with pytest.raises(ValueError, match="flagged_as"):
+        ranking_to_pairs([[1], [2]], flagged_as="keep")
+
+
+def test_removing_a_canary_closes_up_the_tiers():
+    assert without_completions([[1], [9], [2, 3]], [4, 9], {9}) == ([[1], [2, 3]], [4])
+
+
+@given(st.lists(st.integers(min_value=1, max_value=10_000), min_size=0, max_size=12, unique=True))
+def test_any_ranking_without_ties_gives_n_choose_2_pairs_that_respect_the_order(order):
+    pairs = ranking_to_pairs([[cid] for cid in order])
+    n = len(order)
+    assert len(pairs) == n * (n - 1) // 2
+    position = {cid: i for i, cid in enumerate(order)}
+    assert all(position[p.chosen] < position[p.rejected] for p in pairs)
+    assert len(set(chosen_rejected(pairs))) == len(pairs)
+    assert all(p.chosen_rank == position[p.chosen] + 1 and p.rejected_rank == position[p.rejected] + 1 for p in pairs)
+
+
+judgements_strategy = st.lists(
+    st.permutations(list(range(1, 6))).flatmap(
+        lambda order: st.tuples(st.integers(0, 5), st.integers(1, 3)).map(
+            lambda cut: Judgement(
+                tiers=[order[i:i + cut[1]] for i in range(0, cut[0], cut[1])], flagged=order[cut[0]:]
+            )
+        )
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(judgements_strategy, st.sampled_from(list(itertools.permutations(range(1, 6), 2))))
+def test_export_agreement_matches_the_consensus_modules_preference_share(judgements, pair):
+    positions = [preference_positions(j.tiers, j.flagged) for j in judgements]
+    assert preferring_share(positions, *pair) == pytest.approx(preference_share(judgements, *pair))
+
+
+# --- one prompt → rows --------------------------------------------------------------------------
+
+PROMPT = PromptRecord(id=7, public_id="q-7", text="Why is the sky blue?",
+                      completions={1: "one", 2: "two", 3: "three"}, canaries=frozenset())
+
+
+def names(user_id: int) -> str:
+    return f"labeler-{user_id}"
+
+
+def test_labeler_mode_rows_carry_pseudonym_ranks_and_agreement():
+    rankings = [
+        RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3]),
+        RankingRecord(11, [[2], [3], [1]], [], [3, 1, 2]),
+    ]
+    result = prompt_rows(PROMPT, rankings, ExportOptions(), names)
+    assert len(result.pairs) == 6
+    first = result.pairs[0]
+    assert first == {
+        "prompt": "Why is the sky blue?", "chosen": "two", "rejected": "one", "prompt_id": "q-7", "chosen_id": 2,
+        "rejected_id": 1, "chosen_rank": 1, "rejected_rank": 2, "labeler": "labeler-10", "agreement": 1.0,
+        "split": "train",
+    }
+    by_pair = {(r["labeler"], r["chosen_id"], r["rejected_id"]): r["agreement"] for r in result.pairs}
+    assert by_pair["labeler-10", 1, 3] == 0.5  # only one of the two labelers put 1 above 3
+    assert by_pair["labeler-11", 3, 1] == 0.5
+
+
+def test_tied_pair_has_agreement_one_half():
+    rankings = [RankingRecord(10, [[1, 2], [3]], [], [1, 2, 3])]
+    rows = prompt_rows(PROMPT, rankings, ExportOptions(ties="include"), names).pairs
+    tie = next(r for r in rows if r["chosen_rank"] == r["rejected_rank"])
+    assert (tie["chosen_id"], tie["rejected_id"], tie["agreement"]) == (1, 2, 0.5)
+
+
+def test_canary_never_reaches_pairs_or_raw_rankings():
+    prompt = PROMPT._replace(completions={1: "one", 2: "two"}, canaries=frozenset({3}))
+    rankings = [RankingRecord(10, [[2], [3], [1]], [], [3, 1, 2])]
+    result = prompt_rows(prompt, rankings, ExportOptions(flagged="rejected"), names)
+    assert [(r["chosen_id"], r["rejected_id"], r["rejected_rank"]) for r in result.pairs] == [(2, 1, 2)]
+    assert result.rankings[0]["tiers"] == [[2], [1]]
+    assert result.rankings[0]["shown_order"] == [1, 2]
+
+
+def test_consensus_mode_gives_one_set_of_pairs_with_null_labeler():
+    rankings = [
+        RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3]),
+        RankingRecord(11, [[2], [1], [3]], [], [1, 2, 3]),
+        RankingRecord(12, [[1], [2], [3]], [], [1, 2, 3]),
+    ]
+    rows = prompt_rows(PROMPT, rankings, ExportOptions(mode="consensus"), names).pairs
+    assert [(r["chosen_id"], r["rejected_id"]) for r in rows] == [(2, 1), (2, 3), (1, 3)]
+    assert {r["labeler"] for r in rows} == {None}
+    assert [r["agreement"] for r in rows] == pytest.approx([2 / 3, 1.0, 1.0])
+
+
+@pytest.mark.parametrize(("margin", "expected"), [("agreement", [1.0, 1.0, 1.0]), ("rank-gap", [1.0, 2.0, 1.0])])
+def test_margin_column(margin, expected):
+    rankings = [RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3])]
+    rows = prompt_rows(PROMPT, rankings, ExportOptions(margin=margin), names).pairs
+    assert [r["margin"] for r in rows] == expected
+
+
+def test_no_margin_column_by_default():
+    rows = prompt_rows(PROMPT, [RankingRecord(10, [[2], [1], [3]], [], [])], ExportOptions(), names).pairs
+    assert all("margin" not in r for r in rows)
+
+
+def test_split_is_deterministic_by_prompt_and_seed():
+    ids = [f"p{i}" for i in range(2000)]
+    first = [split_of(i, 0.2, seed=1) for i in ids]
+    assert first == [split_of(i, 0.2, seed=1) for i in ids]
+    assert 300 < first.count("test") < 500
+    assert first != [split_of(i, 0.2, seed=2) for i in ids]
+    assert {split_of(i, None) for i in ids} == {"train"}
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"format": "xlsx"}, "format"),
+        ({"mode": "majority"}, "mode"),
+        ({"test_fraction": 1.5}, "test_fraction"),
+        ({"test_fraction": 0}, "test_fraction"),
+        ({"exclude_labelers_below": -0.1}, "exclude_labelers_below"),
+        ({"margin": "huge"}, "margin"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_option_names_the_option(options, option):
+    with pytest.raises(ExportOptionsError) as error:
+        ExportOptions.from_dict(options)
+    assert error.value.option == option
