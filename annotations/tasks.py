@@ -26,6 +26,15 @@ def recount_project(project_id: int) -> dict:
     return {"project": project_id, "prompts": updated}
 
 
+@shared_task(acks_late=True)
+def generate_completions(project_id: int, n: int | None = None) -> dict:
+    """Top up the project's prompts to their target number of completions (resumes, never duplicates)."""
+    from .generating import run_generation
+
+    job = run_generation(project_id, n=n)
+    return {"job": job.pk, "status": job.status, "done": job.done, "failed": job.failed, "total": job.total}
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
 def export_pairs_task(self, export_id: int) -> None:
     """Run one pair export. A worker killed mid-export leaves the message unacknowledged (acks_late),

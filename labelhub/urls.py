@@ -1,11 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from annotations.views import home, labeling
+from annotations.views import exports, home, labeling, project_admin
 
 urlpatterns = [
     path("", home.home, name="home"),
+    path("projects/<slug:slug>/", project_admin.overview, name="project-admin"),
+    path("projects/<slug:slug>/prompt-sets/", project_admin.upload_prompt_set, name="project-upload"),
+    path("projects/<slug:slug>/generate/", project_admin.generate, name="project-generate"),
     path("projects/<slug:slug>/label/", labeling.label_page, name="label"),
+    path("projects/<slug:slug>/exports/", exports.exports_page, name="project-exports"),
     path("projects/<slug:slug>/instructions/accept/", labeling.accept_instructions, name="accept-instructions"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

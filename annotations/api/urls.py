@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import labeling, projects
+from . import exports, generation, labeling, projects, prompt_sets
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -10,7 +10,12 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("projects/", projects.ProjectList.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", projects.ProjectDetail.as_view(), name="api-project"),
+    path("projects/<slug:slug>/prompt-sets/", prompt_sets.PromptSetCreate.as_view(), name="api-prompt-sets"),
+    path("projects/<slug:slug>/generation/", generation.GenerationView.as_view(), name="api-generation"),
     path("projects/<slug:slug>/tasks/next/", labeling.NextTask.as_view(), name="api-next-task"),
     path("assignments/<int:assignment_id>/ranking/", labeling.SubmitRanking.as_view(), name="api-ranking"),
     path("assignments/<int:assignment_id>/skip/", labeling.SkipAssignment.as_view(), name="api-skip"),
+    path("projects/<slug:slug>/exports/", exports.ProjectExports.as_view(), name="api-exports"),
+    path("exports/<int:export_id>/", exports.ExportDetail.as_view(), name="api-export"),
+    path("exports/<int:export_id>/download/", exports.ExportDownload.as_view(), name="api-export-download"),
 ]

@@ -1,0 +1,31 @@
+"""Completion generation: progress (GET) and start (POST) for a project's admins."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..generating import generation_status, start_generation
+from .permissions import project_for, require_admin
+
+
+class GenerationIn(serializers.Serializer):
+    n = serializers.IntegerField(min_value=1, max_value=100, required=False, allow_null=True,
+                                 help_text="completions per prompt to reach (default: the project's target)")
+
+
+class GenerationView(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, slug: str):
+        project = project_for(request, slug)
+        require_admin(request, project)
+        return Response(generation_status(project))
+
+    @extend_schema(request=GenerationIn, responses={202: dict})
+    def post(self, request, slug: str):
+        project = project_for(request, slug)
+        require_admin(request, project)
+        body = GenerationIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = start_generation(project, body.validated_data.get("n"))
+        return Response({"id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,213 @@
+"""Generation jobs: top up every prompt of a project to its target number of completions.
+
+Idempotent and resumable by construction: the work is computed from the database when a run starts,
+and each completion is saved the moment it arrives, under a lock on its prompt, at the prompt's next
+free position, and only while the prompt is still below the target. A second run, a run after a
+killed worker, or two runs at once therefore generate only what is missing and never duplicate a
+completion (the unique (prompt, position) constraint is the last line of defence).
+
+HTTP requests run in a thread pool (up to the concurrency limit); only the calling thread touches
+the database, so a Celery worker thread and `manage.py generate_completions` run the same code.
+"""
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Max, Q, Sum
+from django.utils import timezone
+
+from .generation import FatalGenerationError, Generated, GenerationConfig, GenerationError, make_client
+from .models import Completion, GenerationJob, Project, Prompt
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY_SECONDS = 0.5
+ACTIVE = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+
+
+def generation_config(project: Project) -> GenerationConfig:
+    """The project's settings, blank ones falling back to settings.LLM_*; the key from the named env var."""
+    key_env = project.llm_api_key_env or settings.LLM_API_KEY_ENV
+    return GenerationConfig(
+        base_url=project.llm_base_url or settings.LLM_BASE_URL,
+        model=project.llm_model or settings.LLM_MODEL,
+        api_key=os.environ.get(key_env, "") if key_env else "",
+        temperature=project.temperature,
+        top_p=project.top_p,
+        max_tokens=project.max_tokens,
+        system_prompt=project.system_prompt,
+        concurrency=max(1, project.generation_concurrency or settings.LLM_CONCURRENCY),
+        timeout_seconds=float(settings.LLM_TIMEOUT_SECONDS),
+        max_retries=settings.LLM_MAX_RETRIES,
+        backoff_seconds=float(getattr(settings, "LLM_BACKOFF_SECONDS", 1.0)),
+        max_backoff_seconds=float(getattr(settings, "LLM_MAX_BACKOFF_SECONDS", 30.0)),
+    )
+
+
+def active_job(project: Project) -> GenerationJob | None:
+    return GenerationJob.objects.filter(project=project, status__in=ACTIVE).order_by("-created_at").first()
+
+
+def start_generation(project: Project, n: int | None = None) -> GenerationJob:
+    """Queue a generation run (after the transaction commits). An unfinished job is resumed, not duplicated."""
+    from .tasks import generate_completions  # tasks imports this module
+
+    job = active_job(project) or GenerationJob.objects.create(project=project, params={"target": n})
+    transaction.on_commit(lambda: generate_completions.delay(project.pk, n))
+    return job
+
+
+def missing_completions(project: Project, target: int) -> int:
+    below = Prompt.objects.filter(project=project, num_completions__lt=target)
+    return below.aggregate(missing=Sum(target - F("num_completions")))["missing"] or 0
+
+
+def _work(project: Project, target: int) -> Iterator[tuple[int, str]]:
+    """(prompt id, prompt text) once per missing completion, read in chunks."""
+    below = Prompt.objects.filter(project=project, num_completions__lt=target).order_by("pk")
+    for prompt_id, text, have in below.values_list("pk", "text", "num_completions").iterator(chunk_size=500):
+        for _ in range(target - have):
+            yield prompt_id, text
+
+
+def save_generated(prompt_id: int, generated: Generated, params: dict, target: int) -> bool:
+    """Store one completion at the prompt's next free position, unless the prompt already has enough."""
+    with transaction.atomic():
+        prompt = Prompt.objects.select_for_update().only("pk", "num_completions").get(pk=prompt_id)
+        if prompt.num_completions >= target:
+            return False
+        last = Completion.objects.filter(prompt_id=prompt_id).aggregate(last=Max("position"))["last"] or 0
+        Completion.objects.create(
+            prompt_id=prompt_id, position=last + 1, text=generated.text, source=Completion.Source.GENERATED,
+            model=generated.model[:200], params={**params, "finish_reason": generated.finish_reason},
+        )
+        changes = {"num_completions": F("num_completions") + 1}
+        if prompt.num_completions + 1 >= target:
+            changes["generation_error"] = ""
+        Prompt.objects.filter(pk=prompt_id).update(**changes)
+    return True
+
+
+def mark_failed(prompt_id: int, error: str) -> None:
+    Prompt.objects.filter(pk=prompt_id).update(
+        generation_error=error[:2000], generation_attempts=F("generation_attempts") + 1
+    )
+
+
+def run_generation(project_id: int, n: int | None = None, client=None) -> GenerationJob:
+    """Generate every missing completion of the project (up to `n` per prompt, default the project's
+    target). Resumes the project's unfinished job if there is one."""
+    project = Project.objects.get(pk=project_id)
+    target = n or project.target_completions
+    job = active_job(project) or GenerationJob.objects.create(project=project)
+    config = generation_config(project)
+    job.status = GenerationJob.Status.RUNNING
+    job.started_at, job.finished_at, job.error = timezone.now(), None, ""
+    job.params = {"target": target, **config.public()}
+    job.total, job.done, job.failed = missing_completions(project, target), 0, 0
+    job.save()
+    if job.total and not config.model and not config.base_url.startswith("local:"):
+        return _finish(job, GenerationJob.Status.FAILED,
+                       "no model configured: set the project's LLM model or the LLM_MODEL setting")
+    try:
+        owns_client = client is None
+        client = client or make_client(config)
+        try:
+            _generate(job, client, config, project, target)
+        finally:
+            if owns_client:
+                client.close()
+    except FatalGenerationError as exc:
+        return _finish(job, GenerationJob.Status.FAILED, str(exc))
+    return _finish(job, GenerationJob.Status.DONE)
+
+
+def _generate(job: GenerationJob, client, config: GenerationConfig, project: Project, target: int) -> None:
+    params = config.recorded_params()
+    work = _work(project, target)
+    given_up: set[int] = set()  # prompts that failed in this run: their other missing completions wait
+    last_progress = time.monotonic()
+    with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="llm") as pool:
+        in_flight: dict[Future, int] = {}
+
+        def fill() -> None:
+            while len(in_flight) < config.concurrency * 2:
+                item = next(work, None)
+                if item is None:
+                    return
+                prompt_id, text = item
+                if prompt_id in given_up:
+                    job.failed += 1
+                    continue
+                in_flight[pool.submit(client.complete, text)] = prompt_id
+
+        fill()
+        try:
+            while in_flight:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    prompt_id = in_flight.pop(future)
+                    try:
+                        generated = future.result()
+                    except FatalGenerationError:
+                        raise
+                    except GenerationError as exc:
+                        job.failed += 1
+                        given_up.add(prompt_id)
+                        mark_failed(prompt_id, str(exc))
+                        logger.warning("generation failed for prompt %s: %s", prompt_id, exc)
+                        continue
+                    save_generated(prompt_id, generated, params, target)
+                    job.done += 1
+                fill()
+                if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
+                    GenerationJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
+                    last_progress = time.monotonic()
+        finally:
+            for future in in_flight:
+                future.cancel()
+
+
+def _finish(job: GenerationJob, status: str, error: str = "") -> GenerationJob:
+    job.status, job.error, job.finished_at = status, error, timezone.now()
+    job.save(update_fields=["status", "error", "finished_at", "done", "failed"])
+    return job
+
+
+def generation_status(project: Project, failed_limit: int = 50) -> dict:
+    """The latest job, what is still missing, and the prompts whose generation failed (for the admin)."""
+    job = GenerationJob.objects.filter(project=project).order_by("-created_at").first()
+    prompts = Prompt.objects.filter(project=project)
+    target = project.target_completions
+    counts = prompts.aggregate(
+        below_target=Count("pk", filter=Q(num_completions__lt=target)),
+        not_ready=Count("pk", filter=Q(num_completions__lt=2)),
+        failed=Count("pk", filter=~Q(generation_error="")),
+    )
+    failed = prompts.exclude(generation_error="").order_by("pk").values(
+        "pk", "external_id", "text", "num_completions", "generation_error", "generation_attempts"
+    )[:failed_limit]
+    return {
+        "enabled": project.generation_enabled,
+        "target_completions": target,
+        "prompts_below_target": counts["below_target"],
+        "missing_completions": missing_completions(project, target),
+        "prompts_not_ready": counts["not_ready"],
+        "job": None if job is None else {
+            "id": job.pk, "status": job.status, "total": job.total, "done": job.done, "failed": job.failed,
+            "progress": (job.done + job.failed) / job.total if job.total else (1.0 if job.status == "done" else 0.0),
+            "error": job.error, "started_at": job.started_at, "finished_at": job.finished_at,
+        },
+        "failed_prompts_total": counts["failed"],
+        "failed_prompts": [
+            {"id": row["pk"], "external_id": row["external_id"], "text": row["text"][:200],
+             "completions": row["num_completions"], "error": row["generation_error"],
+             "attempts": row["generation_attempts"]}
+            for row in failed
+        ],
+    }

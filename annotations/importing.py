@@ -1,0 +1,434 @@
+"""Prompt-set files (JSONL, CSV, Parquet): read as a stream, validated record by record.
+
+Pure: no Django here. `annotations/prompt_sets.py` stores what this module accepts.
+
+Every problem becomes an `ImportProblem` that names where it is (JSONL: `line`, the first line is 1;
+CSV: `row`, the header is row 1; Parquet: `row`, the first record is row 1) and the field, and reads
+like `line 7: "completions" must be a list of strings`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import orjson
+
+FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+MAX_ERRORS = 50
+MAX_COMPLETIONS = 100  # Completion.position is a small integer; no real prompt needs more
+MAX_ID_LENGTH = 255  # Prompt.external_id
+CHECK_IDS_EVERY = 2000  # records per call of the "which ids are already taken" lookup
+_BOM = codecs.BOM_UTF8
+_COMPLETION_COLUMN = re.compile(r"^completion_(\d+)$")
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One reason to refuse a file. `unit` is "line" or "row"; `number` is None for file-wide problems."""
+
+    message: str
+    unit: str = "line"
+    number: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.unit} {self.number}: {self.message}" if self.number is not None else self.message
+
+    def as_dict(self) -> dict:
+        return {self.unit: self.number, "field": self.field, "message": str(self)}
+
+
+@dataclass(frozen=True)
+class CompletionRecord:
+    text: str
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """One valid prompt, ready to store. `metadata_json` is the canonical JSON of its metadata."""
+
+    number: int
+    text: str
+    external_id: str | None
+    metadata_json: str
+    completions: tuple[CompletionRecord, ...]
+
+
+@dataclass
+class ValidationReport:
+    errors: list[ImportProblem] = field(default_factory=list)  # the first MAX_ERRORS
+    total_errors: int = 0
+    prompts: int = 0
+    completions: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.total_errors == 0
+
+    def add(self, problem: ImportProblem) -> None:
+        self.total_errors += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(problem)
+
+
+class PromptSetError(Exception):
+    """A file that cannot be imported; carries its first problems and their total."""
+
+    def __init__(self, errors: list[ImportProblem], total_errors: int | None = None):
+        self.errors = errors
+        self.total_errors = total_errors if total_errors is not None else len(errors)
+        more = self.total_errors - len(errors)
+        lines = [str(e) for e in errors] + ([f"... and {more} more errors"] if more > 0 else [])
+        super().__init__("\n".join(lines))
+
+
+def file_format(filename: str) -> str:
+    """"jsonl", "csv" or "parquet" from the file name, else PromptSetError."""
+    lower = filename.lower()
+    for extension, name in FORMATS.items():
+        if lower.endswith(extension):
+            return name
+    shown = "." + lower.rsplit(".", 1)[-1] if "." in lower else "no extension"
+    raise PromptSetError([ImportProblem(
+        f'unknown file type "{shown}" in {filename!r}: use .jsonl, .csv or .parquet', field="file"
+    )])
+
+
+# --- reading: each reader yields (number, record dict or None, problem or None) -----------------
+
+Raw = tuple[int, dict | None, ImportProblem | None]
+
+
+def read_jsonl(stream: BinaryIO) -> Iterator[Raw]:
+    """One JSON object a line. BOM and CRLF accepted, blank lines skipped, never the whole file in memory."""
+    seen_any = False
+    for number, line in enumerate(stream, start=1):
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM):]
+        if not line.strip():
+            continue
+        seen_any = True
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield number, None, _json_problem(line, number, exc)
+            continue
+        if not isinstance(record, dict):
+            yield number, None, ImportProblem(
+                f"expected a JSON object, got {_json_type(record)}", "line", number
+            )
+            continue
+        yield number, record, None
+    if not seen_any:
+        yield 0, None, ImportProblem("the file is empty: no prompts found", field="file")
+
+
+def _json_problem(line: bytes, number: int, exc: Exception) -> ImportProblem:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return ImportProblem(
+            f"invalid UTF-8 (byte 0x{line[bad.start]:02x} at byte {bad.start + 1} of the line)", "line", number
+        )
+    detail = str(exc).split(":", 1)[0]
+    return ImportProblem(f"invalid JSON ({detail})", "line", number)
+
+
+def read_csv(stream: BinaryIO) -> Iterator[Raw]:
+    """Header row, then one prompt a row (row numbers as a spreadsheet shows them: the header is row 1).
+
+    Lines are decoded with surrogateescape so that a bad byte is reported with its row, not as a
+    crash somewhere in the middle of the file."""
+    csv.field_size_limit(1 << 30)  # completions can be long; the csv module's default is 128 KiB
+    reader = csv.reader(_decoded_lines(stream))
+    header = None
+    data_rows = 0
+    for row_number, cells in enumerate(reader, start=1):
+        if header is None:
+            if not any(cell.strip() for cell in cells):
+                continue  # blank lines before the header
+            header = [cell.strip() for cell in cells]
+            problem = _check_header(header)
+            if problem:
+                yield 1, None, problem
+                return
+            completion_columns = sorted(
+                (int(m.group(1)), index) for index, name in enumerate(header) if (m := _COMPLETION_COLUMN.match(name))
+            )
+            continue
+        number = row_number  # the spreadsheet row: csv records, so a quoted multi-line cell is one row
+        if not any(cell.strip() for cell in cells):
+            continue
+        data_rows += 1
+        if any(_has_bad_bytes(cell) for cell in cells):
+            column = next(header[i] if i < len(header) else f"column {i + 1}" for i, c in enumerate(cells)
+                          if _has_bad_bytes(c))
+            yield number, None, ImportProblem("invalid UTF-8", "row", number, column)
+            continue
+        if len(cells) > len(header):
+            yield number, None, ImportProblem(
+                f"has {len(cells)} cells but the header has {len(header)} columns", "row", number
+            )
+            continue
+        values = dict(zip(header, cells, strict=False))
+        record: dict = {"prompt": values.get("prompt", "")}
+        if values.get("id", "").strip():
+            record["id"] = values["id"]
+        record["completions"] = [
+            cells[index] for _, index in completion_columns if index < len(cells) and cells[index].strip()
+        ]
+        yield number, record, None
+    if header is None:
+        yield 0, None, ImportProblem("the file is empty: no header row", field="file")
+    elif not data_rows:
+        yield 0, None, ImportProblem("the file has a header but no prompts", field="file")
+
+
+def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
+    for number, line in enumerate(stream, start=1):
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM):]
+        yield line.decode("utf-8", "surrogateescape")
+
+
+def _has_bad_bytes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_header(header: list[str]) -> ImportProblem | None:
+    if "prompt" not in header:
+        return ImportProblem('the header has no "prompt" column', "row", 1, "prompt")
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicates:
+        return ImportProblem(f'column "{duplicates[0]}" appears more than once in the header', "row", 1,
+                             duplicates[0])
+    return None
+
+
+def read_parquet(stream: BinaryIO, batch_size: int = 2048) -> Iterator[Raw]:
+    """Columns prompt, optional id, optional completions (list of strings or of {text, model}), optional
+    metadata. Read a record batch at a time."""
+    import pyarrow as pa  # lazy: pyarrow takes a while to import and JSONL/CSV do not need it
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(stream)
+    except (pa.ArrowInvalid, OSError) as exc:
+        yield 0, None, ImportProblem(f"not a readable Parquet file ({exc})", field="file")
+        return
+    names = parquet.schema_arrow.names
+    if "prompt" not in names:
+        yield 0, None, ImportProblem('the file has no "prompt" column', field="prompt")
+        return
+    columns = [name for name in ("prompt", "id", "completions", "metadata") if name in names]
+    number = 0
+    for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
+        for record in batch.to_pylist():
+            number += 1
+            yield number, {key: value for key, value in record.items() if value is not None}, None
+    if number == 0:
+        yield 0, None, ImportProblem("the file is empty: no rows", field="file")
+
+
+def read_records(stream: BinaryIO, filename: str) -> Iterator[Raw]:
+    kind = file_format(filename)
+    if kind == "jsonl":
+        return read_jsonl(stream)
+    if kind == "csv":
+        return read_csv(stream)
+    return read_parquet(stream)
+
+
+# --- validating ----------------------------------------------------------------------------------
+
+
+def check_record(record: dict, number: int, unit: str, *, generation_enabled: bool
+                 ) -> tuple[PromptRecord | None, list[ImportProblem]]:
+    """The rules for one prompt, whatever the file format."""
+    problems: list[ImportProblem] = []
+
+    def problem(field_name: str, message: str) -> None:
+        problems.append(ImportProblem(message, unit, number, field_name))
+
+    text = record.get("prompt")
+    if text is None:
+        problem("prompt", '"prompt" is missing')
+    elif not isinstance(text, str):
+        problem("prompt", f'"prompt" must be a string, not {_json_type(text)}')
+    elif not text.strip():
+        problem("prompt", '"prompt" is empty')
+    elif "\x00" in text:
+        problem("prompt", '"prompt" contains a NUL character')
+
+    external_id = record.get("id")
+    if external_id is not None:
+        if isinstance(external_id, int) and not isinstance(external_id, bool):
+            external_id = str(external_id)
+        if not isinstance(external_id, str):
+            problem("id", f'"id" must be a string or a whole number, not {_json_type(external_id)}')
+            external_id = None
+        elif not external_id.strip():
+            problem("id", '"id" is empty (leave it out to let LabelHub number the prompt)')
+            external_id = None
+        elif len(external_id) > MAX_ID_LENGTH or "\x00" in external_id:
+            problem("id", f'"id" must be at most {MAX_ID_LENGTH} characters without NUL characters')
+            external_id = None
+
+    problems_before = len(problems)
+    completions = _check_completions(record.get("completions"), problem)
+    if len(completions) == 1 and not generation_enabled and len(problems) == problems_before:
+        problem("completions", '"completions" has only one completion: give at least two, or none and '
+                               "turn generation on for the project")
+
+    metadata = record.get("metadata", {})
+    metadata_json = "{}"
+    if not isinstance(metadata, dict):
+        problem("metadata", f'"metadata" must be an object, not {_json_type(metadata)}')
+    elif metadata:
+        try:
+            metadata_json = orjson.dumps(metadata).decode()
+        except TypeError:
+            problem("metadata", '"metadata" must hold JSON values only')
+        if "\\u0000" in metadata_json:
+            problem("metadata", '"metadata" contains a NUL character')
+
+    if problems:
+        return None, problems
+    return PromptRecord(number, text, external_id, metadata_json, tuple(completions)), []
+
+
+def _check_completions(value, problem: Callable[[str, str], None]) -> list[CompletionRecord]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problem("completions", '"completions" must be a list of strings')
+        return []
+    if len(value) > MAX_COMPLETIONS:
+        problem("completions", f'"completions" has {len(value)} items; at most {MAX_COMPLETIONS} are allowed')
+        return []
+    completions = []
+    for index, item in enumerate(value, start=1):
+        model = ""
+        if isinstance(item, dict):
+            model = item.get("model") or ""
+            item = item.get("text")
+            if not isinstance(model, str):
+                problem("completions", f'"completions" item {index}: "model" must be a string')
+                continue
+        if not isinstance(item, str):
+            problem("completions", '"completions" must be a list of strings (or of {"text": ..., "model": ...} '
+                                   f"objects); item {index} is {_json_type(item)}")
+            continue
+        if not item.strip():
+            problem("completions", f'"completions" item {index} is empty')
+            continue
+        if "\x00" in item:
+            problem("completions", f'"completions" item {index} contains a NUL character')
+            continue
+        completions.append(CompletionRecord(item, model[:200]))
+    return completions
+
+
+def iter_checked(
+    raws: Iterable[Raw],
+    unit: str,
+    *,
+    generation_enabled: bool,
+    taken_ids: Callable[[list[str]], set[str]] = lambda ids: set(),
+) -> Iterator[PromptRecord | ImportProblem]:
+    """Valid prompts and problems in file order. `taken_ids(ids)` answers which of `ids` the project
+    already has; it is asked once per CHECK_IDS_EVERY records, so a database lookup stays cheap."""
+    first_seen: dict[str, int] = {}
+    pending: list[PromptRecord | ImportProblem] = []
+
+    def flush() -> Iterator[PromptRecord | ImportProblem]:
+        ids = [item.external_id for item in pending if isinstance(item, PromptRecord) and item.external_id]
+        taken = taken_ids(ids) if ids else set()
+        for item in pending:
+            if isinstance(item, PromptRecord) and item.external_id is not None:
+                earlier = first_seen.setdefault(item.external_id, item.number)
+                if earlier != item.number:
+                    yield ImportProblem(f'duplicate "id" {item.external_id!r}: already used on {unit} {earlier}',
+                                        unit, item.number, "id")
+                    continue
+                if item.external_id in taken:
+                    yield ImportProblem(f'"id" {item.external_id!r} already exists in this project',
+                                        unit, item.number, "id")
+                    continue
+            yield item
+        pending.clear()
+
+    for number, record, problem in raws:
+        if problem is not None:
+            pending.append(problem)
+        else:
+            checked, problems = check_record(record, number, unit, generation_enabled=generation_enabled)
+            pending.extend(problems or [checked])
+        if len(pending) >= CHECK_IDS_EVERY:
+            yield from flush()
+    yield from flush()
+
+
+def unit_for(filename: str) -> str:
+    return "line" if file_format(filename) == "jsonl" else "row"
+
+
+def parse_prompt_set(
+    stream: BinaryIO,
+    filename: str,
+    *,
+    generation_enabled: bool,
+    taken_ids: Callable[[list[str]], set[str]] = lambda ids: set(),
+) -> Iterator[PromptRecord | ImportProblem]:
+    """The one parser behind every door: valid prompts and problems, in file order, streaming."""
+    return iter_checked(read_records(stream, filename), unit_for(filename),
+                        generation_enabled=generation_enabled, taken_ids=taken_ids)
+
+
+def validate_prompt_set(
+    stream: BinaryIO,
+    filename: str,
+    *,
+    generation_enabled: bool,
+    taken_ids: Callable[[list[str]], set[str]] = lambda ids: set(),
+) -> ValidationReport:
+    """Read the whole file once: counts, the first MAX_ERRORS problems and their total."""
+    report = ValidationReport()
+    try:
+        items = parse_prompt_set(stream, filename, generation_enabled=generation_enabled, taken_ids=taken_ids)
+        for item in items:
+            if isinstance(item, ImportProblem):
+                report.add(item)
+            else:
+                report.prompts += 1
+                report.completions += len(item.completions)
+    except PromptSetError as exc:
+        for problem in exc.errors:
+            report.add(problem)
+    return report
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

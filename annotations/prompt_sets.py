@@ -1,0 +1,208 @@
+"""Storing prompt sets: the one importer behind the upload page, the API and `manage.py import_prompts`.
+
+The file is read twice as a stream: first validated completely (nothing written), then, only if it
+had no problem, inserted in batches inside one transaction. PostgreSQL gets COPY (about ten times
+faster than INSERTs for long completions); other databases get bulk_create.
+"""
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from .importing import (
+    ImportProblem,
+    PromptRecord,
+    PromptSetError,
+    file_format,
+    parse_prompt_set,
+    validate_prompt_set,
+)
+from .models import Completion, Project, Prompt, PromptSet
+
+BATCH_PROMPTS = 2000
+
+
+class PromptSetRejected(PromptSetError):
+    """A refused file; `prompt_set` is the failed PromptSet row that records the errors."""
+
+    def __init__(self, prompt_set: PromptSet, errors: list[ImportProblem], total_errors: int):
+        super().__init__(errors, total_errors)
+        self.prompt_set = prompt_set
+
+
+def import_prompt_set(
+    project: Project,
+    source: str | os.PathLike | BinaryIO,
+    filename: str | None = None,
+    uploaded_by=None,
+) -> PromptSet:
+    """Validate then store a prompt-set file, all or nothing. Raises PromptSetRejected on a bad file."""
+    filename = filename or os.path.basename(getattr(source, "name", None) or str(source))
+    with ExitStack() as stack:
+        stream = source if hasattr(source, "read") else stack.enter_context(Path(source).open("rb"))
+        prompt_set = PromptSet.objects.create(project=project, uploaded_by=uploaded_by, filename=filename[:255])
+        try:
+            file_format(filename)
+        except PromptSetError as exc:
+            _reject(prompt_set, exc.errors, exc.total_errors)
+
+        report = validate_prompt_set(
+            stream, filename, generation_enabled=project.generation_enabled, taken_ids=_taken_ids(project)
+        )
+        if not report.ok:
+            _reject(prompt_set, report.errors, report.total_errors)
+
+        stream.seek(0)
+        records = parse_prompt_set(stream, filename, generation_enabled=project.generation_enabled)
+        try:
+            with transaction.atomic():
+                prompts, completions = _store(project, prompt_set, _only_valid(records))
+                PromptSet.objects.filter(pk=prompt_set.pk).update(
+                    status=PromptSet.Status.DONE, prompts=prompts, completions=completions
+                )
+        except IntegrityError:
+            # Another upload stored one of these ids between our validation and our insert.
+            _reject(prompt_set, [ImportProblem(
+                "an id in this file was stored by another upload of the same project meanwhile; "
+                "nothing was imported, try again", field="id")], 1)
+    prompt_set.refresh_from_db()
+    return prompt_set
+
+
+def _reject(prompt_set: PromptSet, errors: list[ImportProblem], total_errors: int):
+    stored = [problem.as_dict() for problem in errors]
+    if total_errors > len(errors):
+        stored.append({"line": None, "field": None, "message": f"... and {total_errors - len(errors)} more errors"})
+    PromptSet.objects.filter(pk=prompt_set.pk).update(status=PromptSet.Status.FAILED, errors=stored)
+    raise PromptSetRejected(prompt_set, errors, total_errors)
+
+
+def _taken_ids(project: Project):
+    def taken(ids: list[str]) -> set[str]:
+        rows = Prompt.objects.filter(project=project, external_id__in=ids).values_list("external_id", flat=True)
+        return set(rows)
+
+    return taken
+
+
+def _only_valid(items: Iterator[PromptRecord | ImportProblem]) -> Iterator[PromptRecord]:
+    for item in items:
+        if isinstance(item, ImportProblem):  # only if the file changed since it was validated
+            raise PromptSetError([item])
+        yield item
+
+
+def _batches(records: Iterator[PromptRecord], size: int) -> Iterator[list[PromptRecord]]:
+    batch: list[PromptRecord] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _store(project: Project, prompt_set: PromptSet, records: Iterator[PromptRecord]) -> tuple[int, int]:
+    store_batch = _copy_batch if connection.vendor == "postgresql" else _bulk_create_batch
+    now = timezone.now()
+    prompts = completions = 0
+    for batch in _batches(records, BATCH_PROMPTS):
+        store_batch(project, prompt_set, batch, now)
+        prompts += len(batch)
+        completions += sum(len(record.completions) for record in batch)
+    return prompts, completions
+
+
+def _bulk_create_batch(project: Project, prompt_set: PromptSet, batch: list[PromptRecord], now) -> None:
+    created = Prompt.objects.bulk_create(
+        Prompt(
+            project=project, prompt_set=prompt_set, external_id=record.external_id, text=record.text,
+            metadata=orjson.loads(record.metadata_json), num_completions=len(record.completions),
+        )
+        for record in batch
+    )
+    Completion.objects.bulk_create(
+        Completion(prompt_id=prompt.pk, position=position, text=completion.text, model=completion.model,
+                   source=Completion.Source.UPLOADED)
+        for prompt, record in zip(created, batch, strict=True)
+        for position, completion in enumerate(record.completions, start=1)
+    )
+
+
+# --- PostgreSQL COPY -------------------------------------------------------------------------------
+
+
+def copy_text(value: str) -> str:
+    """Escape one value for COPY's text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dict | list):
+        return copy_text(orjson.dumps(value).decode())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return copy_text(str(value))
+
+
+class CopyLayout:
+    """The columns of a COPY into `model`: the ones the importer fills (in order), then every other
+    column with its model default, so a column added later by a migration needs no change here."""
+
+    def __init__(self, model, filled: tuple[str, ...], now):
+        fields = [f for f in model._meta.concrete_fields if not (f.primary_key and f.attname not in filled)]
+        rest = [f for f in fields if f.attname not in filled]
+        by_attname = {f.attname: f for f in fields}
+        self.columns = [by_attname[name].column for name in filled] + [f.column for f in rest]
+        defaults = [now if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False) else f.get_default()
+                    for f in rest]
+        self.tail = "".join("\t" + copy_value(value) for value in defaults) + "\n"
+        self.sql = f"COPY {model._meta.db_table} ({', '.join(self.columns)}) FROM STDIN"
+
+
+PROMPT_FILLED = ("id", "project_id", "prompt_set_id", "external_id", "text", "metadata", "num_completions")
+COMPLETION_FILLED = ("prompt_id", "position", "text", "source", "model")
+
+
+def _copy_batch(project: Project, prompt_set: PromptSet, batch: list[PromptRecord], now) -> None:
+    prompt_layout = CopyLayout(Prompt, PROMPT_FILLED, now)
+    completion_layout = CopyLayout(Completion, COMPLETION_FILLED, now)
+    with connection.cursor() as cursor:
+        # Prompt ids come from the table's own sequence, so the completions can point at them.
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Prompt._meta.db_table, len(batch)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        prompt_head = f"\t{project.pk}\t{prompt_set.pk}\t"
+        prompt_tail, completion_tail = prompt_layout.tail, completion_layout.tail
+        prompt_rows = io.StringIO()
+        completion_rows = io.StringIO()
+        for prompt_id, record in zip(ids, batch, strict=True):
+            external_id = copy_text(record.external_id) if record.external_id is not None else "\\N"
+            prompt_rows.write(
+                f"{prompt_id}{prompt_head}{external_id}\t{copy_text(record.text)}\t"
+                f"{copy_text(record.metadata_json)}\t{len(record.completions)}{prompt_tail}"
+            )
+            for position, completion in enumerate(record.completions, start=1):
+                completion_rows.write(
+                    f"{prompt_id}\t{position}\t{copy_text(completion.text)}\tuploaded\t"
+                    f"{copy_text(completion.model)}{completion_tail}"
+                )
+        prompt_rows.seek(0)
+        cursor.copy_expert(prompt_layout.sql, prompt_rows)
+        if completion_rows.tell():
+            completion_rows.seek(0)
+            cursor.copy_expert(completion_layout.sql, completion_rows)

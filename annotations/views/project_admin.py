@@ -1,0 +1,66 @@
+"""The project overview for admins: counts, prompt sets and their errors, upload, generation."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from ..generating import generation_status, start_generation
+from ..models import Project, PromptSet
+from ..projects import with_progress
+from ..prompt_sets import PromptSetRejected, import_prompt_set
+from ..roles import is_project_admin, projects_visible_to
+
+
+def administered_project(request: HttpRequest, slug: str) -> Project:
+    """404 to non-members, 403 to members who are not the project's admins."""
+    project = get_object_or_404(with_progress(projects_visible_to(request.user)), slug=slug)
+    if not is_project_admin(request.user, project):
+        raise PermissionDenied("Only the project's admins may see this page.")
+    return project
+
+
+@login_required
+def overview(request: HttpRequest, slug: str) -> HttpResponse:
+    project = administered_project(request, slug)
+    prompt_sets = PromptSet.objects.filter(project=project).select_related("uploaded_by").order_by("-created_at")[:20]
+    return render(request, "annotations/project_admin.html", {
+        "project": project,
+        "prompt_sets": prompt_sets,
+        "generation": generation_status(project),
+        "max_upload_mb": settings.LABELHUB_MAX_UPLOAD_BYTES / 1024 / 1024,
+    })
+
+
+@login_required
+@require_POST
+def upload_prompt_set(request: HttpRequest, slug: str) -> HttpResponse:
+    project = administered_project(request, slug)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a prompt-set file (.jsonl, .csv or .parquet) first.")
+    elif upload.size > settings.LABELHUB_MAX_UPLOAD_BYTES:
+        messages.error(request, f"{upload.name} is larger than the upload limit of "
+                                f"{settings.LABELHUB_MAX_UPLOAD_BYTES / 1024 / 1024:g} MB.")
+    else:
+        try:
+            prompt_set = import_prompt_set(project, upload, upload.name, uploaded_by=request.user)
+        except PromptSetRejected as exc:
+            messages.error(request, f"{upload.name} was not imported ({exc.total_errors} errors, nothing stored); "
+                                    "the errors are listed under Prompt sets.")
+        else:
+            messages.success(request, f"Imported {prompt_set.prompts} prompts and {prompt_set.completions} "
+                                      f"completions from {prompt_set.filename}.")
+    return redirect("project-admin", slug=project.slug)
+
+
+@login_required
+@require_POST
+def generate(request: HttpRequest, slug: str) -> HttpResponse:
+    project = administered_project(request, slug)
+    job = start_generation(project)
+    messages.success(request, f"Generation job {job.pk} queued: completions will appear as they arrive.")
+    return redirect("project-admin", slug=project.slug)
