@@ -8,34 +8,27 @@
 const TEXT_KEYS = new Set(["j", "k", "t", "f", "s"]);
 const RETRY_MAX_MS = 15000;
 
-/** Show `text` as text, keeping whitespace; ``` fenced blocks get a monospace box (fences kept). */
+/** Show `text` as text, keeping whitespace; ``` fenced blocks get a monospace box (fences kept).
+ * The container's textContent is exactly `text`: nothing is dropped or added. */
 export function renderText(container, text) {
-  container.replaceChildren();
-  let lines = [];
+  const segments = []; // [isCode, lines]
   let inCode = false;
-  const flush = (code) => {
-    if (!lines.length) return;
-    const block = document.createElement(code ? "pre" : "div");
-    block.className = code ? "code" : "prose";
-    block.textContent = lines.join("\n");
-    container.append(block);
-    lines = [];
-  };
   for (const line of String(text).split("\n")) {
     const fence = line.trimStart().startsWith("```");
-    if (fence && !inCode) {
-      flush(false);
-      inCode = true;
-      lines.push(line);
-    } else if (fence && inCode) {
-      lines.push(line);
-      flush(true);
-      inCode = false;
-    } else {
-      lines.push(line);
-    }
+    if (fence && !inCode) segments.push([true, []]);
+    else if (!segments.length || (!inCode && segments.at(-1)[0])) segments.push([false, []]);
+    segments.at(-1)[1].push(line);
+    if (fence) inCode = !inCode;
   }
-  flush(inCode);
+  container.replaceChildren(
+    ...segments.map(([code, lines], index) => {
+      const block = document.createElement(code ? "pre" : "div");
+      block.className = code ? "code" : "prose";
+      // The newline between two blocks stays in the text (a trailing newline adds no blank line).
+      block.textContent = lines.join("\n") + (index < segments.length - 1 ? "\n" : "");
+      return block;
+    }),
+  );
 }
 
 class Bench {
@@ -78,6 +71,10 @@ class Bench {
     this.sortable = window.Sortable.create(this.el.list, {
       handle: "[data-handle]",
       animation: 150,
+      // Sortable's own pointer-driven dragging rather than native HTML5 drag and drop: the same
+      // behaviour with mouse, pen and touch, and the card follows the pointer.
+      forceFallback: true,
+      fallbackTolerance: 3,
       ghostClass: "is-ghost",
       chosenClass: "is-chosen",
       dragClass: "is-dragging",
@@ -105,13 +102,19 @@ class Bench {
 
   // ---- fetching -------------------------------------------------------------------------
 
-  post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": this.csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+  async post(url, body) {
+    // data-inflight lets tests (and the curious) see when the page is waiting for the server.
+    this.root.dataset.inflight = String(Number(this.root.dataset.inflight || 0) + 1);
+    try {
+      return await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": this.csrf },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } finally {
+      this.root.dataset.inflight = String(Number(this.root.dataset.inflight) - 1);
+    }
   }
 
   assignmentUrl(template, assignmentId) {
