@@ -135,6 +135,18 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="llm") as pool:
         in_flight: dict[Future, int] = {}
 
+        def attempt(prompt_id: int, text: str) -> Generated | None:
+            # A queued request for a prompt that has just failed is not sent: it would most likely fail too.
+            if prompt_id in given_up:
+                return None
+            try:
+                return client.complete(text)
+            except FatalGenerationError:
+                raise
+            except GenerationError:
+                given_up.add(prompt_id)
+                raise
+
         def fill() -> None:
             while len(in_flight) < config.concurrency * 2:
                 item = next(work, None)
@@ -144,7 +156,7 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                 if prompt_id in given_up:
                     job.failed += 1
                     continue
-                in_flight[pool.submit(client.complete, text)] = prompt_id
+                in_flight[pool.submit(attempt, prompt_id, text)] = prompt_id
 
         fill()
         try:
@@ -158,9 +170,11 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                         raise
                     except GenerationError as exc:
                         job.failed += 1
-                        given_up.add(prompt_id)
                         mark_failed(prompt_id, str(exc))
                         logger.warning("generation failed for prompt %s: %s", prompt_id, exc)
+                        continue
+                    if generated is None:
+                        job.failed += 1
                         continue
                     save_generated(prompt_id, generated, params, target)
                     job.done += 1

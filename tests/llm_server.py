@@ -21,6 +21,7 @@ class FakeLLM:
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self.requests: list[dict] = []
+        self.authorizations: list[str | None] = []
         self.statuses: list[int] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -51,9 +52,10 @@ class FakeLLM:
         with self._lock:
             self._failures.extend(statuses)
 
-    def _decide(self, body: dict) -> int:
+    def _decide(self, body: dict, authorization: str | None) -> int:
         with self._lock:
             self.requests.append(body)
+            self.authorizations.append(authorization)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             if self._failures:
@@ -82,7 +84,7 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found"}})
-                status = fake._decide(body)
+                status = fake._decide(body, self.headers.get("Authorization"))
                 try:
                     time.sleep(fake.hang_seconds if fake.hang else fake.latency)
                     if status != 200:
