@@ -1,0 +1,102 @@
+"""Export jobs: start one (202), follow its status and progress, download the zip of its bundle.
+Researchers and admins of the project only: labelers get 403, non-members 404."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..exporting import queue_export, zip_name
+from ..models import Export
+from ..pairs import FLAGGED_OPTIONS, FORMATS, MARGINS, MODES, TIES_OPTIONS, ExportOptions, ExportOptionsError
+from ..roles import projects_visible_to
+from .permissions import project_for, require_exporter
+
+
+class ExportIn(serializers.Serializer):
+    format = serializers.ChoiceField(FORMATS, default="jsonl")
+    mode = serializers.ChoiceField(MODES, default="labeler")
+    flagged = serializers.ChoiceField(FLAGGED_OPTIONS, default="drop")
+    ties = serializers.ChoiceField(TIES_OPTIONS, default="drop")
+    exclude_labelers_below = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    test_fraction = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    margin = serializers.ChoiceField(MARGINS, required=False, allow_null=True)
+    complete_only = serializers.BooleanField(default=False)
+    seed = serializers.IntegerField(default=0)
+
+    def validate(self, data):
+        try:
+            data["options"] = ExportOptions.from_dict(data)
+        except ExportOptionsError as exc:
+            raise serializers.ValidationError({exc.option: [exc.message]})
+        return data
+
+
+class ExportOut(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.slug")
+    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    created = serializers.DateTimeField(source="created_at")
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Export
+        fields = ["id", "project", "status", "progress", "counts", "params", "sha256", "error", "requested_by",
+                  "created", "started_at", "finished_at", "download"]
+
+    def get_download(self, export: Export) -> str | None:
+        return f"/api/exports/{export.pk}/download/" if export.status == Export.Status.DONE else None
+
+
+def export_for(request, export_id: int) -> Export:
+    """The export, if the user may see its project (404 otherwise) and export from it (403)."""
+    export = (
+        Export.objects.select_related("project", "requested_by")
+        .filter(pk=export_id, project__in=projects_visible_to(request.user))
+        .first()
+    )
+    if export is None:
+        raise NotFound("Not found.")
+    require_exporter(request, export.project)
+    return export
+
+
+class ProjectExports(APIView):
+    @extend_schema(responses=ExportOut(many=True))
+    def get(self, request, slug: str):
+        project = project_for(request, slug)
+        require_exporter(request, project)
+        exports = Export.objects.filter(project=project).select_related("project", "requested_by")
+        return Response(ExportOut(exports, many=True).data)
+
+    @extend_schema(request=ExportIn, responses={202: ExportOut})
+    def post(self, request, slug: str):
+        project = project_for(request, slug)
+        require_exporter(request, project)
+        body = ExportIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        export = queue_export(project, request.user, body.validated_data["options"])
+        return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetail(APIView):
+    @extend_schema(responses=ExportOut)
+    def get(self, request, export_id: int):
+        return Response(ExportOut(export_for(request, export_id)).data)
+
+
+class ExportDownload(APIView):
+    @extend_schema(responses={(200, "application/zip"): bytes, 409: dict})
+    def get(self, request, export_id: int):
+        export = export_for(request, export_id)
+        if export.status != Export.Status.DONE:
+            return Response({"detail": f"the export is {export.status}, not done"}, status=status.HTTP_409_CONFLICT)
+        path = Path(settings.MEDIA_ROOT) / export.files["bundle"]
+        if not path.is_file():
+            return Response({"detail": "the export's files are gone"}, status=status.HTTP_410_GONE)
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=zip_name(export),  # noqa: SIM115
+                            content_type="application/zip")

@@ -1,0 +1,63 @@
+"""The export page: start a pair export, watch it run, download old and new bundles.
+Researchers and admins of the project; 404 to non-members, 403 to labelers."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from ..exporting import queue_export
+from ..models import Export, Project
+from ..pairs import ExportOptions, ExportOptionsError
+from ..roles import can_export, projects_visible_to
+
+
+def exportable_project(request: HttpRequest, slug: str) -> Project:
+    project = get_object_or_404(projects_visible_to(request.user), slug=slug)
+    if not can_export(request.user, project):
+        raise PermissionDenied("Only the project's researchers and admins may export.")
+    return project
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=[("jsonl", "JSON Lines"), ("parquet", "Parquet"), ("csv", "CSV")])
+    mode = forms.ChoiceField(choices=[("labeler", "One pair per labeler"), ("consensus", "Consensus of the labelers")])
+    flagged = forms.ChoiceField(
+        label="Flagged completions",
+        choices=[("drop", "Drop (no pair)"), ("rejected", "Rejected below every ranked completion")],
+    )
+    ties = forms.ChoiceField(choices=[("drop", "No pair"), ("include", "Include with agreement 0.5")])
+    margin = forms.ChoiceField(
+        required=False, label="TRL margin column",
+        choices=[("", "None"), ("agreement", "Agreement"), ("rank-gap", "Rank gap")],
+    )
+    test_fraction = forms.FloatField(required=False, min_value=0, max_value=1, label="Test fraction (by prompt)",
+                                     widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "none"}))
+    exclude_labelers_below = forms.FloatField(
+        required=False, min_value=0, max_value=1, label="Leave out labelers with agreement below",
+        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "keep everyone"}),
+    )
+    complete_only = forms.BooleanField(required=False, label="Only prompts ranked by all labelers")
+    seed = forms.IntegerField(initial=0, label="Split seed")
+
+    def options(self) -> ExportOptions:
+        data = {key: value for key, value in self.cleaned_data.items() if value not in ("", None)}
+        return ExportOptions.from_dict(data)
+
+
+@login_required
+def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
+    project = exportable_project(request, slug)
+    form = ExportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            export = queue_export(project, request.user, form.options())
+        except ExportOptionsError as exc:
+            form.add_error(exc.option if exc.option in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"Export {export.pk} started.")
+            return redirect("project-exports", slug=project.slug)
+    exports = Export.objects.filter(project=project).select_related("requested_by")[:50]
+    return render(request, "annotations/exports.html", {"project": project, "form": form, "exports": exports})
