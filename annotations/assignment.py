@@ -3,19 +3,39 @@
 Rules: a labeler holds at most one open assignment per project; a prompt is offered only once it
 has at least two completions, never twice to the same labeler, and to at most k labelers
 (submitted plus still-reserved); prompts closest to complete come first, so that they finish
-and can be exported early."""
+and can be exported early.
+
+Concurrency. The slots of a prompt are counted on its own row: `num_rankings` (submitted) and
+`num_reserved` (held). `next` picks a prompt with `SELECT … FOR UPDATE SKIP LOCKED` and raises
+`num_reserved` in the same transaction, so on PostgreSQL two labelers never wait on, nor both
+take, the last slot of one prompt: the second one skips the locked row, and a scan that reaches
+the row after the first commits re-checks `num_rankings + num_reserved < k` against the new row
+version (READ COMMITTED re-evaluates the WHERE of a locked, updated row). On PostgreSQL the pick,
+the counter update and the completion ids are one statement. SQLite has no row locks, but its
+IMMEDIATE transactions (settings) let one writer at a time in, which serialises `next` just as well.
+
+Every state change keeps the counters true: reserve +1 reserved; submit −1 reserved +1 ranking;
+skip and expiry −1 reserved. Expired reservations are given back by a sweep that `next` runs at
+most every SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
 import random
+import time
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from .models import Assignment, Completion, Project, Prompt, Ranking
 from .ranking import RankingError, normalize_tiers, validate_ranking
 
 MIN_COMPLETIONS = 2
+SWEEP_SECONDS = 10.0
+CLAIM_ATTEMPTS = 20
+
+# Project id → monotonic time of this process's last expiry sweep. Only a throttle: a sweep that
+# runs twice or a little late does no harm, since expiry is also checked by time where it matters.
+_last_sweep: dict[int, float] = {}
 
 
 class AssignmentConflict(Exception):
@@ -23,10 +43,60 @@ class AssignmentConflict(Exception):
 
 
 def expire_stale(project: Project, now: datetime) -> int:
-    """Give back reservations whose time ran out."""
-    return Assignment.objects.filter(
-        project=project, status=Assignment.Status.RESERVED, reserved_until__lte=now
-    ).update(status=Assignment.Status.EXPIRED, finished_at=now)
+    """Give back reservations whose time ran out (status expired, the prompt's slot freed).
+    Returns how many prompts got a slot back."""
+    if connection.vendor == "postgresql":
+        return _expire_stale_postgresql(project.pk, now)
+    with transaction.atomic():
+        expired = list(
+            Assignment.objects.select_for_update()
+            .filter(project=project, status=Assignment.Status.RESERVED, reserved_until__lte=now)
+            .values_list("pk", "prompt_id")
+        )
+        if not expired:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
+            status=Assignment.Status.EXPIRED, finished_at=now
+        )
+        for _, prompt_id in expired:
+            Prompt.objects.filter(pk=prompt_id, num_reserved__gt=0).update(num_reserved=F("num_reserved") - 1)
+    return len({prompt_id for _, prompt_id in expired})
+
+
+def _expire_stale_postgresql(project_id: int, now: datetime) -> int:
+    """One statement: mark the stale reservations expired and lower each prompt's counter by the
+    number it lost. A concurrent sweep re-checks status on the locked rows, so none counts twice."""
+    assignment, prompt = Assignment._meta.db_table, Prompt._meta.db_table
+    sql = f"""
+        WITH expired AS (
+            UPDATE {assignment} SET status = %(expired)s, finished_at = %(now)s
+            WHERE project_id = %(project)s AND status = %(reserved)s AND reserved_until <= %(now)s
+            RETURNING prompt_id
+        ), freed AS (
+            SELECT prompt_id, count(*) AS n FROM expired GROUP BY prompt_id
+        )
+        UPDATE {prompt} AS p SET num_reserved = GREATEST(p.num_reserved - freed.n, 0)
+        FROM freed WHERE p.id = freed.prompt_id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = {
+        "expired": Assignment.Status.EXPIRED,
+        "reserved": Assignment.Status.RESERVED,
+        "now": now,
+        "project": project_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _sweep_due(project_id: int) -> bool:
+    last = _last_sweep.get(project_id)
+    return last is None or not 0 <= time.monotonic() - last < SWEEP_SECONDS
+
+
+def _sweep(project: Project, now: datetime) -> int:
+    _last_sweep[project.pk] = time.monotonic()
+    return expire_stale(project, now)
 
 
 def open_assignment(project: Project, labeler, now: datetime) -> Assignment | None:
@@ -40,47 +110,122 @@ def open_assignment(project: Project, labeler, now: datetime) -> Assignment | No
 
 
 def next_assignment(project: Project, labeler, now: datetime | None = None) -> Assignment | None:
-    """The labeler's open assignment, or a new one for the best available prompt, or None."""
+    """The labeler's open assignment, or a new one for the best available prompt, or None.
+
+    Three queries when a prompt is free on PostgreSQL (open assignment, claim, insert), plus the
+    throttled sweep; five on SQLite. The returned assignment carries `shown_completions`
+    ([(id, text)] in the order to show), so the caller needs no further query for the texts."""
     now = now or timezone.now()
     existing = open_assignment(project, labeler, now)
     if existing is not None:
         return existing
-    expire_stale(project, now)
-    k = project.labelers_per_prompt
-    for _attempt in range(5):
+    if _sweep_due(project.pk):
+        _sweep(project, now)
+    for attempt in range(CLAIM_ATTEMPTS):
+        assignment = _reserve(project, labeler, now)
+        if assignment is not None:
+            return assignment
+        if attempt == 0:
+            _sweep(project, now)  # give back expired reservations before saying "nothing left"
+        # SKIP LOCKED passed over the rows other requests hold; say "nothing left" only when no
+        # free slot remains even counting those (their holders commit within milliseconds).
+        # Waiting on the locks instead could deadlock: a waiter keeps the lock of a row it
+        # re-checked and found full while it waits on the next one.
+        if not _candidates(project, labeler).exists():
+            return None
+        time.sleep(0.002 * (attempt + 1))
+    return None
+
+
+def _reserve(project: Project, labeler, now: datetime) -> Assignment | None:
+    try:
         with transaction.atomic():
-            candidates = (
-                Prompt.objects.filter(project=project, num_completions__gte=MIN_COMPLETIONS, num_rankings__lt=k)
-                .exclude(assignments__labeler=labeler)
-                .annotate(
-                    active=Count("assignments", filter=Q(assignments__status=Assignment.Status.RESERVED))
-                )
-                .filter(active__lt=k - F("num_rankings"))
-                .order_by("-num_rankings", "id")
-                .values_list("pk", flat=True)
-            )
-            prompt_id = next(iter(candidates[:1]), None)
-            if prompt_id is None:
+            claimed = _claim_prompt(project, labeler)
+            if claimed is None:
                 return None
-            # Lock the prompt row, so that two labelers cannot both take its last slot.
-            prompt = Prompt.objects.select_for_update().get(pk=prompt_id)
-            taken = prompt.num_rankings + prompt.assignments.filter(status=Assignment.Status.RESERVED).count()
-            if taken >= k:
-                continue
-            shown = list(Completion.objects.filter(prompt=prompt).values_list("pk", flat=True))
-            random.shuffle(shown)
-            try:
-                with transaction.atomic():
-                    return Assignment.objects.create(
-                        project=project,
-                        prompt=prompt,
-                        labeler=labeler,
-                        shown_order=shown,
-                        reserved_until=now + timedelta(minutes=project.reservation_minutes),
-                    )
-            except IntegrityError:
-                continue  # the same labeler asked twice at once; the other request got it
-    return open_assignment(project, labeler, now)
+            prompt, completions = claimed
+            random.shuffle(completions)
+            assignment = Assignment.objects.create(
+                project=project,
+                prompt=prompt,
+                labeler=labeler,
+                shown_order=[cid for cid, _ in completions],
+                reserved_until=now + timedelta(minutes=project.reservation_minutes),
+            )
+    except IntegrityError:
+        # The same labeler asked twice at once and the other request got a prompt; the rollback
+        # gave this slot back.
+        return open_assignment(project, labeler, now)
+    assignment.shown_completions = completions
+    return assignment
+
+
+def _candidates(project: Project, labeler) -> QuerySet[Prompt]:
+    """Prompts with a free slot this labeler has never been given, closest to complete first."""
+    k = project.labelers_per_prompt
+    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=labeler)
+    return (
+        Prompt.objects.filter(project=project, num_completions__gte=MIN_COMPLETIONS, num_rankings__lt=k)
+        .alias(taken=F("num_rankings") + F("num_reserved"))
+        .filter(taken__lt=k)
+        .exclude(Exists(seen))
+        .order_by("-num_rankings", "pk")
+    )
+
+
+def _claim_prompt(project: Project, labeler) -> tuple[Prompt, list[tuple[int, str]]] | None:
+    """Lock the best prompt with a free slot for this labeler and take the slot (num_reserved + 1).
+    Returns the prompt and its completions [(id, text)], or None. Runs inside a transaction."""
+    if connection.vendor == "postgresql":
+        return _claim_prompt_postgresql(project, labeler)
+    prompt = _candidates(project, labeler).only("pk", "text", "project_id").select_for_update(skip_locked=True).first()
+    if prompt is None:
+        return None
+    Prompt.objects.filter(pk=prompt.pk).update(num_reserved=F("num_reserved") + 1)
+    return prompt, list(Completion.objects.filter(prompt=prompt).order_by("pk").values_list("pk", "text"))
+
+
+def _claim_prompt_postgresql(project: Project, labeler) -> tuple[Prompt, list[tuple[int, str]]] | None:
+    """`_candidates` in one statement: pick and lock the first (skipping rows another request
+    holds), take the slot, and return the prompt with its completions."""
+    prompt_table, assignment_table, completion_table = (
+        Prompt._meta.db_table,
+        Assignment._meta.db_table,
+        Completion._meta.db_table,
+    )
+    sql = f"""
+        WITH claimed AS (
+            UPDATE {prompt_table} SET num_reserved = num_reserved + 1
+            WHERE id = (
+                SELECT p.id FROM {prompt_table} AS p
+                WHERE p.project_id = %(project)s AND p.num_completions >= %(min_completions)s
+                  AND p.num_rankings < %(k)s AND p.num_rankings + p.num_reserved < %(k)s
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {assignment_table} AS a WHERE a.prompt_id = p.id AND a.labeler_id = %(labeler)s
+                  )
+                ORDER BY p.num_rankings DESC, p.id
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id, text
+        )
+        SELECT claimed.id, claimed.text, c.id, c.text
+        FROM claimed LEFT JOIN {completion_table} AS c ON c.prompt_id = claimed.id
+        ORDER BY c.id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = {
+        "project": project.pk,
+        "min_completions": MIN_COMPLETIONS,
+        "k": project.labelers_per_prompt,
+        "labeler": labeler.pk,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    prompt = Prompt(pk=rows[0][0], text=rows[0][1], project_id=project.pk)
+    return prompt, [(cid, text) for _, _, cid, text in rows if cid is not None]
 
 
 def submit_ranking(
@@ -94,10 +239,17 @@ def submit_ranking(
 ) -> tuple[Ranking, bool]:
     """Validate and store a ranking. Returns (ranking, created); an identical repeat stores
     nothing and returns created=False; a different ranking for a submitted assignment raises
-    AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment."""
+    AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment.
+
+    A reservation that ran out may still be submitted while the prompt has a free slot (the
+    labeler did the work); once its slot went to someone else it is a conflict."""
     with transaction.atomic():
+        # Lock the assignment row only: locking the joined project row too would serialise every
+        # submission of the project and deadlock with the foreign-key checks at commit.
         assignment = (
-            Assignment.objects.select_for_update().select_related("project").get(pk=assignment_id, labeler=labeler)
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .get(pk=assignment_id, labeler=labeler)
         )
         project = assignment.project
         validate_ranking(tiers, flagged, assignment.shown_order, project.allow_ties)
@@ -110,9 +262,13 @@ def submit_ranking(
             raise AssignmentConflict("this assignment already has a different ranking")
         if assignment.status == Assignment.Status.SKIPPED:
             raise AssignmentConflict("this assignment was skipped")
-        prompt = Prompt.objects.select_for_update().get(pk=assignment.prompt_id)
-        if assignment.status == Assignment.Status.EXPIRED and prompt.num_rankings >= project.labelers_per_prompt:
-            raise AssignmentConflict("this assignment expired and the prompt has all its rankings")
+        held = assignment.status == Assignment.Status.RESERVED  # its slot is still counted
+        if not held:
+            prompt = Prompt.objects.select_for_update().only("num_rankings", "num_reserved").get(
+                pk=assignment.prompt_id
+            )
+            if prompt.num_rankings + prompt.num_reserved >= project.labelers_per_prompt:
+                raise AssignmentConflict("this assignment expired and its slot went to another labeler")
         if instruction_version is None:
             current = project.current_instructions()
             instruction_version = current.version if current else None
@@ -130,7 +286,10 @@ def submit_ranking(
         assignment.status = Assignment.Status.SUBMITTED
         assignment.finished_at = timezone.now()
         assignment.save(update_fields=["status", "finished_at"])
-        Prompt.objects.filter(pk=prompt.pk).update(num_rankings=F("num_rankings") + 1)
+        counters = {"num_rankings": F("num_rankings") + 1}
+        if held:
+            counters["num_reserved"] = F("num_reserved") - 1
+        Prompt.objects.filter(pk=assignment.prompt_id).update(**counters)
     return ranking, True
 
 
@@ -141,6 +300,10 @@ def skip_assignment(assignment_id: int, labeler) -> Assignment:
         if assignment.status == Assignment.Status.SUBMITTED:
             raise AssignmentConflict("this assignment is already submitted")
         if assignment.status != Assignment.Status.SKIPPED:
+            if assignment.status == Assignment.Status.RESERVED:
+                Prompt.objects.filter(pk=assignment.prompt_id, num_reserved__gt=0).update(
+                    num_reserved=F("num_reserved") - 1
+                )
             assignment.status = Assignment.Status.SKIPPED
             assignment.finished_at = timezone.now()
             assignment.save(update_fields=["status", "finished_at"])

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from .models import Completion, Prompt, Ranking
+from .models import Assignment, Completion, Prompt, Ranking
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +19,12 @@ def recount_project(project_id: int) -> dict:
         return Subquery(rows.annotate(n=Count("pk")).values("n"))
 
     completions, rankings = count_per_prompt(Completion), count_per_prompt(Ranking)
+    reserved = Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.RESERVED).order_by()
+    reserved = Subquery(reserved.values("prompt").annotate(n=Count("pk")).values("n"))
     updated = Prompt.objects.filter(project_id=project_id).update(
         num_completions=Coalesce(completions, 0),
         num_rankings=Coalesce(rankings, 0),
+        num_reserved=Coalesce(reserved, 0),
     )
     return {"project": project_id, "prompts": updated}
 

@@ -1,0 +1,236 @@
+"""Who gets what next: order, expiry, skips, counters, query count, and safety under concurrency."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from annotations import assignment as assignment_module
+from annotations.assignment import AssignmentConflict, next_assignment, skip_assignment, submit_ranking
+from annotations.models import Assignment, Ranking
+
+from .factories import make_project, make_prompt, make_user
+
+
+def rank_in_shown_order(assignment, labeler, **kwargs):
+    return submit_ranking(
+        assignment.pk, labeler, tiers=[[cid] for cid in assignment.shown_order], flagged=[], **kwargs
+    )
+
+
+def counters(prompt) -> tuple[int, int]:
+    prompt.refresh_from_db()
+    return prompt.num_rankings, prompt.num_reserved
+
+
+def test_next_prefers_the_prompt_closest_to_complete(project, alice, bob):
+    first = make_prompt(project, 3)
+    started = make_prompt(project, 3)
+    skip_assignment(next_assignment(project, bob).pk, bob)  # bob passes on `first`…
+    rank_in_shown_order(next_assignment(project, bob), bob)  # …and ranks `started`
+    assert counters(first) == (0, 0) and counters(started) == (1, 0)
+    assert next_assignment(project, alice).prompt_id == started.pk
+
+
+def test_prompt_with_one_completion_is_never_offered(project, alice):
+    make_prompt(project, 1)
+    assert next_assignment(project, alice) is None
+
+
+def test_counters_follow_reserve_submit_and_skip(project, alice, bob):
+    prompt = make_prompt(project, 3)
+    mine = next_assignment(project, alice)
+    theirs = next_assignment(project, bob)
+    assert counters(prompt) == (0, 2)
+    rank_in_shown_order(mine, alice)
+    assert counters(prompt) == (1, 1)
+    skip_assignment(theirs.pk, bob)
+    skip_assignment(theirs.pk, bob)  # a repeated skip gives nothing back twice
+    assert counters(prompt) == (1, 0)
+
+
+def test_expired_reservation_goes_back_to_the_pool(project, alice, bob):
+    project.labelers_per_prompt = 1
+    project.save()
+    prompt = make_prompt(project, 3)
+    start = timezone.now()
+    held = next_assignment(project, alice, now=start)
+    assert next_assignment(project, bob, now=start + timedelta(minutes=29)) is None
+    later = start + timedelta(minutes=project.reservation_minutes, seconds=1)
+    taken = next_assignment(project, bob, now=later)
+    assert taken.prompt_id == prompt.pk
+    held.refresh_from_db()
+    assert held.status == Assignment.Status.EXPIRED
+    assert counters(prompt) == (0, 1)
+
+
+def test_expired_reservation_is_not_returned_as_the_open_one(project, alice):
+    make_prompt(project, 3)
+    make_prompt(project, 3)
+    start = timezone.now()
+    first = next_assignment(project, alice, now=start)
+    second = next_assignment(project, alice, now=start + timedelta(minutes=project.reservation_minutes + 1))
+    assert second.pk != first.pk
+
+
+def test_late_submission_is_accepted_while_a_slot_is_free(project, alice):
+    prompt = make_prompt(project, 3)
+    start = timezone.now()
+    held = next_assignment(project, alice, now=start)
+    assignment_module.expire_stale(project, start + timedelta(hours=1))
+    _, created = rank_in_shown_order(held, alice)
+    assert created
+    assert counters(prompt) == (1, 0)
+
+
+def test_late_submission_is_a_conflict_once_the_slot_went_to_someone_else(project, alice, bob):
+    project.labelers_per_prompt = 1
+    project.save()
+    prompt = make_prompt(project, 3)
+    start = timezone.now()
+    held = next_assignment(project, alice, now=start)
+    next_assignment(project, bob, now=start + timedelta(hours=1))
+    with pytest.raises(AssignmentConflict):
+        rank_in_shown_order(held, alice)
+    assert counters(prompt) == (0, 1)
+    assert not Ranking.objects.exists()
+
+
+def test_skipped_prompt_goes_to_someone_else_and_never_back(project, alice, bob):
+    project.labelers_per_prompt = 1
+    project.save()
+    prompt = make_prompt(project, 3)
+    skip_assignment(next_assignment(project, alice).pk, alice)
+    assert next_assignment(project, alice) is None
+    assert next_assignment(project, bob).prompt_id == prompt.pk
+
+
+def test_next_twice_returns_the_same_open_assignment(project, alice):
+    make_prompt(project, 3)
+    make_prompt(project, 3)
+    assert next_assignment(project, alice).pk == next_assignment(project, alice).pk
+    assert Assignment.objects.count() == 1
+
+
+def test_new_assignment_carries_its_completion_texts_in_shown_order(project, alice):
+    prompt = make_prompt(project, ["one", "two", "three"])
+    assignment = next_assignment(project, alice)
+    assert [cid for cid, _ in assignment.shown_completions] == assignment.shown_order
+    texts = dict(prompt.completions.values_list("pk", "text"))
+    assert dict(assignment.shown_completions) == texts
+
+
+def statements(captured) -> list[str]:
+    """The SQL statements run, without transaction control (SQLite's driver logs BEGIN/COMMIT
+    among them; PostgreSQL's does not)."""
+    return [q["sql"] for q in captured if q["sql"].split()[0].upper() not in {"BEGIN", "COMMIT", "ROLLBACK"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_next_takes_at_most_five_queries():
+    project = make_project()
+    for _ in range(30):
+        make_prompt(project, 4)
+    warm, alice = make_user("warm", "labeler", project), make_user("alice", "labeler", project)
+    next_assignment(project, warm)  # the first call of a process also sweeps expired reservations
+    with CaptureQueriesContext(connection) as first:
+        created = next_assignment(project, alice)
+    with CaptureQueriesContext(connection) as repeated:
+        again = next_assignment(project, alice)
+    assert again.pk == created.pk
+    assert len(statements(first)) <= 5, statements(first)
+    assert len(statements(repeated)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_next_task_endpoint_takes_at_most_five_queries_on_postgresql():
+    project = make_project()
+    for _ in range(30):
+        make_prompt(project, 4)
+    warm, alice = make_user("warm", "labeler", project), make_user("alice", "labeler", project)
+    next_assignment(project, warm)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice).key}")
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(f"/api/projects/{project.slug}/tasks/next/")
+    assert response.status_code == 200
+    assert len(response.json()["completions"]) == 4
+    # Token, project with roles and instructions, open assignment, claim, insert. SQLite needs
+    # three statements for the claim, which PostgreSQL does in one.
+    limit = 5 if connection.vendor == "postgresql" else 7
+    assert len(statements(captured)) <= limit, statements(captured)
+
+
+# --- Concurrency (PostgreSQL: row locks) ---------------------------------------------------------
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks with SKIP LOCKED need PostgreSQL"
+)
+
+
+def _labelers(count: int, prefix: str):
+    User = get_user_model()
+    User.objects.bulk_create(User(username=f"{prefix}{i}") for i in range(count))
+    return list(User.objects.filter(username__startswith=prefix).order_by("pk"))
+
+
+def _in_threads(labelers, work):
+    """Run work(labeler) in one thread per labeler, all starting together; re-raise any error."""
+    barrier = threading.Barrier(len(labelers))
+    errors = []
+
+    def run(labeler):
+        try:
+            barrier.wait()
+            work(labeler)
+        except Exception as exc:  # collected and re-raised in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(labeler,)) for labeler in labelers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("run", range(3))
+def test_fifty_labelers_at_once_take_exactly_k_slots_per_prompt(run):
+    project = make_project(labelers_per_prompt=3)
+    prompts = [make_prompt(project, 3) for _ in range(12)]  # 36 slots for 50 labelers
+    labelers = _labelers(50, f"crowd{run}-")
+    got = []
+    _in_threads(labelers, lambda labeler: got.append(next_assignment(project, labeler)))
+    handed = [a for a in got if a is not None]
+    assert len(handed) == 3 * len(prompts)
+    per_prompt = {p.pk: counters(p) for p in prompts}
+    assert set(per_prompt.values()) == {(0, 3)}
+    assert Assignment.objects.filter(project=project).count() == 3 * len(prompts)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("run", range(3))
+def test_fifty_labelers_labeling_until_done_rank_every_prompt_exactly_k_times(run):
+    project = make_project(labelers_per_prompt=3)
+    prompts = [make_prompt(project, 4) for _ in range(40)]  # 120 slots
+    labelers = _labelers(50, f"loop{run}-")
+
+    def label_until_done(labeler):
+        while (task := next_assignment(project, labeler)) is not None:
+            rank_in_shown_order(task, labeler)
+
+    _in_threads(labelers, label_until_done)
+    assert Ranking.objects.filter(project=project).count() == 3 * len(prompts)
+    assert {counters(p) for p in prompts} == {(3, 0)}
+    assert not Assignment.objects.filter(project=project).exclude(status=Assignment.Status.SUBMITTED).exists()
