@@ -306,7 +306,8 @@ class Bench {
       if (tie) {
         tie.hidden = index === 0;
         tie.setAttribute("aria-pressed", String(tied));
-        tie.textContent = tied ? "Untie" : "Tie with above";
+        tie.querySelector("[data-label]").textContent = tied ? "Untie" : "Tie";
+        tie.querySelector(".wide-only").hidden = tied;
       }
       this.setFlagButton(card, false);
     });
