@@ -191,6 +191,7 @@ class Completion(models.Model):
         ordering = ["prompt", "position"]
         constraints = [
             models.UniqueConstraint(fields=["prompt", "position"], name="unique_completion_position"),
+            models.UniqueConstraint(fields=["prompt"], condition=Q(source="canary"), name="one_canary_per_prompt"),
         ]
 
     def __str__(self) -> str:
