@@ -81,6 +81,9 @@ def test_labeler_ranks_by_mouse_with_a_tie_and_a_flag(page: Page, bench):
     assert ranking.shown_order == [a, b, c, d]
     assert ranking.labeler == bench["alice"]
     assert ranking.duration_ms > 0
+    page.goto(bench["url"] + "/")  # the home page counts it
+    expect(page.locator('[data-project="helpful"] [data-stat="done-today"]')).to_have_text("1")
+    expect(page.locator('[data-project="helpful"] [data-stat="remaining"]')).to_have_text("0")
 
 
 def focused_card_id(page: Page) -> int | None:

@@ -1,0 +1,68 @@
+"""A labeler's own progress per project, for the home page: done today, done in total, and how
+many prompts are still open to them. A fixed number of queries whatever the number of projects."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from .assignment import MIN_COMPLETIONS
+from .models import Assignment, Membership, Project, Prompt, Ranking
+
+
+@dataclass(frozen=True)
+class LabelerProgress:
+    can_label: bool
+    done_today: int
+    done_total: int
+    remaining: int  # prompts this labeler may still be given, counting the one they hold now
+
+
+def labeler_progress(user, projects: list[Project], now: datetime | None = None) -> dict[int, LabelerProgress]:
+    now = now or timezone.now()
+    start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    ids = [project.pk for project in projects]
+    done = {
+        row["project"]: row
+        for row in Ranking.objects.filter(labeler=user, project__in=ids)
+        .values("project")
+        .annotate(total=Count("pk"), today=Count("pk", filter=Q(submitted_at__gte=start_of_day)))
+    }
+    # As the assignment rule sees it: enough completions, a free slot, never given to this labeler.
+    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
+    open_to_me = dict(
+        Prompt.objects.filter(project__in=ids, num_completions__gte=MIN_COMPLETIONS)
+        .filter(num_rankings__lt=F("project__labelers_per_prompt"))
+        .alias(taken=F("num_rankings") + F("num_reserved"))
+        .filter(taken__lt=F("project__labelers_per_prompt"))
+        .exclude(Exists(seen))
+        .values("project")
+        .annotate(n=Count("pk"))
+        .values_list("project", "n")
+    )
+    holding = dict(
+        Assignment.objects.filter(
+            labeler=user, project__in=ids, status=Assignment.Status.RESERVED, reserved_until__gt=now
+        )
+        .values("project")
+        .annotate(n=Count("pk"))
+        .values_list("project", "n")
+    )
+    if user.is_staff:
+        labeling = set(ids)
+    else:
+        labeling = set(
+            Membership.objects.filter(user=user, project__in=ids, role=Membership.Role.LABELER).values_list(
+                "project_id", flat=True
+            )
+        )
+    return {
+        pk: LabelerProgress(
+            can_label=pk in labeling,
+            done_today=done.get(pk, {}).get("today", 0),
+            done_total=done.get(pk, {}).get("total", 0),
+            remaining=open_to_me.get(pk, 0) + holding.get(pk, 0),
+        )
+        for pk in ids
+    }
