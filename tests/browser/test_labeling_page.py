@@ -296,3 +296,43 @@ def test_phone_layout_fits_and_shows_long_completions_in_full(phone_page: Page, 
     assert long_card.evaluate("el => el.scrollHeight <= el.clientHeight + 1")  # nothing cut off
     handle = phone_page.locator("[data-handle]").first.bounding_box()
     assert handle["width"] >= 44 and handle["height"] >= 44  # a comfortable touch target
+
+
+def touch_drag(cdp, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> None:
+    (x0, y0), (x1, y1) = start, end
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y0}]})
+    for i in range(1, steps + 1):
+        point = {"x": x0 + (x1 - x0) * i / steps, "y": y0 + (y1 - y0) * i / steps}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_on_a_phone_the_handle_drags_and_scrolling_over_cards_never_reorders(phone_page: Page, bench):
+    project = make_project("touch")
+    make_user("dana", "labeler", project)
+    make_prompt(project, ["First short one.", "Second short one.", "Third short one."])
+    make_prompt(project, ["\n".join(f"Step {i}: " + "stir gently " * 12 for i in range(60)), "Short.", "Tiny."])
+    open_bench(phone_page, bench["url"], "dana", "touch")
+    cdp = phone_page.context.new_cdp_session(phone_page)
+
+    a, b, c = shown_ids(phone_page)
+    handle = card(phone_page, c).locator("[data-handle]").bounding_box()
+    top = card(phone_page, a).bounding_box()
+    grip = (handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    touch_drag(cdp, grip, (top["x"] + 60, top["y"] + 6))
+    expect(phone_page.locator("[data-rank-list] [data-completion-id]").first).to_have_attribute(
+        "data-completion-id", str(c))
+    phone_page.click('[data-action="submit"]')
+    expect(phone_page.locator("[data-session-count]")).to_have_text("1")
+    assert Ranking.objects.get().tiers == [[c], [a], [b]]
+
+    expect(phone_page.locator("[data-text]", has_text="Step 59")).to_be_visible()
+    order = shown_ids(phone_page)
+    long_text = phone_page.locator("[data-text]", has_text="Step 59")
+    long_text.evaluate("el => el.scrollIntoView({block: 'start'})")
+    before = phone_page.evaluate("window.scrollY")
+    box = long_text.bounding_box()
+    finger = (box["x"] + 100, box["y"] + 450)  # on the completion's text, well above the action bar
+    touch_drag(cdp, finger, (finger[0], finger[1] - 350), steps=10)  # a finger swipes up on the text
+    assert phone_page.evaluate("window.scrollY") > before + 100  # the page scrolled ...
+    assert shown_ids(phone_page) == order  # ... and nothing moved
