@@ -10,12 +10,37 @@ of `canary_ids(project)` from each ranking, as `judgements_by_prompt` does) befo
 """
 
 import hashlib
-from collections import defaultdict
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
 
-from .consensus import Judgement, LabelerScore, labeler_scores, strip_completions
-from .models import Completion, Project, Ranking
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
+from django.utils import timezone
 
-__all__ = ["LabelerScore", "canary_ids", "judgements_by_prompt", "labeler_agreement", "labeler_pseudonym"]
+from .assignment import MIN_COMPLETIONS
+from .consensus import (
+    Judgement,
+    LabelerScore,
+    kendalls_w,
+    krippendorff_alpha_ordinal,
+    labeler_scores,
+    pairwise_agreement,
+    possible_misreaders,
+    strip_completions,
+)
+from .models import Completion, Project, Prompt, Ranking
+
+__all__ = [
+    "LabelerScore",
+    "QualityReport",
+    "canary_ids",
+    "judgements_by_prompt",
+    "labeler_agreement",
+    "labeler_pseudonym",
+    "quality_report",
+]
 
 
 def labeler_pseudonym(project: Project, user_id: int) -> str:
@@ -50,3 +75,164 @@ def labeler_agreement(project: Project) -> dict[int, LabelerScore]:
     when none of their rankings could be compared yet (no other ranking of the same prompt, or
     the others' consensus orders nothing): their agreement is unknown, not zero."""
     return labeler_scores(judgements_by_prompt(project).values())
+
+
+# --- The quality report: the numbers of the quality page and of the agreement endpoint ----------
+
+
+@dataclass
+class LabelerRow:
+    user_id: int
+    username: str
+    pseudonym: str
+    rankings: int
+    median_seconds: float | None
+    ties_rate: float | None  # share of rankings with at least one tie
+    flag_rate: float | None  # share of judged completions flagged (canaries left out)
+    canaries_seen: int
+    canary_pass_rate: float | None  # canary ranked alone in the last tier, or flagged
+    score: LabelerScore | None
+    possible_misreader: bool = False
+
+
+@dataclass
+class PromptRow:
+    prompt_id: int
+    text: str
+    rankings: int
+    pairwise_agreement: float
+    kendalls_w: float | None
+
+
+@dataclass
+class QualityReport:
+    prompts_total: int
+    prompts_complete: int
+    prompts_in_progress: int
+    prompts_waiting: int
+    prompts_without_completions: int
+    rankings: int
+    rankings_per_day: list[tuple[date, int]]
+    pairwise_agreement: float | None
+    kendalls_w: float | None
+    krippendorff_alpha: float | None
+    prompt_agreements: list[float]  # pairwise agreement of each prompt with two or more rankings
+    labelers: list[LabelerRow]
+    most_disagreement: list[PromptRow] = field(default_factory=list)
+
+    @property
+    def possible_misreaders(self) -> list[LabelerRow]:
+        return [row for row in self.labelers if row.possible_misreader]
+
+
+def canary_passed(judgement: Judgement, canary: int) -> bool:
+    """The expected judgement of a canary: flagged, or alone in the last tier."""
+    if canary in judgement.flagged:
+        return True
+    return bool(judgement.tiers) and judgement.tiers[-1] == [canary]
+
+
+def progress_counts(project: Project) -> dict[str, int]:
+    """Prompts complete (k rankings), in progress (some ranking or reservation), waiting (ready
+    for labelers, untouched) and without completions (fewer than two): one query."""
+    k = project.labelers_per_prompt
+    ready = Q(num_completions__gte=MIN_COMPLETIONS)
+    return Prompt.objects.filter(project=project).aggregate(
+        total=Count("pk"),
+        complete=Count("pk", filter=Q(num_rankings__gte=k)),
+        in_progress=Count("pk", filter=ready & Q(num_rankings__lt=k) & (Q(num_rankings__gt=0) | Q(num_reserved__gt=0))),
+        waiting=Count("pk", filter=ready & Q(num_rankings=0, num_reserved=0)),
+        without_completions=Count("pk", filter=~ready & Q(num_rankings__lt=k)),
+    )
+
+
+def quality_report(project: Project, disagreement_limit: int = 20) -> QualityReport:
+    """Every figure of the quality page, in five queries whatever the project's size."""
+    canaries = canary_ids(project)
+    rows = list(
+        Ranking.objects.filter(project=project)
+        .order_by("prompt_id", "pk")
+        .values_list("prompt_id", "labeler_id", "tiers", "flagged", "shown_order", "duration_ms", "submitted_at")
+    )
+    by_prompt: dict[int, list[tuple[int, Judgement]]] = defaultdict(list)
+    stats: dict[int, dict] = defaultdict(lambda: {"n": 0, "durations": [], "ties": 0, "flags": 0, "judged": 0,
+                                                   "canaries": 0, "passed": 0})
+    per_day: Counter = Counter()
+    canary_of_prompt = {prompt_id: cid for cid, prompt_id in canaries.items()}
+    for prompt_id, labeler_id, tiers, flagged, shown, duration_ms, submitted_at in rows:
+        raw = Judgement(tiers, flagged)
+        judgement = strip_completions(raw, set(canaries)) if canaries else raw
+        by_prompt[prompt_id].append((labeler_id, judgement))
+        s = stats[labeler_id]
+        s["n"] += 1
+        if duration_ms is not None:
+            s["durations"].append(duration_ms)
+        s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
+        s["flags"] += len(judgement.flagged)
+        s["judged"] += sum(map(len, judgement.tiers)) + len(judgement.flagged)
+        canary = canary_of_prompt.get(prompt_id)
+        if canary is not None and canary in shown:
+            s["canaries"] += 1
+            s["passed"] += canary_passed(raw, canary)
+        per_day[timezone.localdate(submitted_at)] += 1
+
+    agreeing = compared = 0
+    prompt_rows: list[PromptRow] = []
+    ws = []
+    for prompt_id, ranked in by_prompt.items():
+        if len(ranked) < 2:
+            continue
+        judgements = [j for _, j in ranked]
+        pair = pairwise_agreement(judgements)
+        if pair.share is None:
+            continue
+        agreeing += pair.agreeing
+        compared += pair.compared
+        w = kendalls_w(judgements)
+        if w is not None:
+            ws.append(w)
+        prompt_rows.append(PromptRow(prompt_id, "", len(ranked), pair.share, w))
+
+    scores = labeler_scores(by_prompt.values())
+    misreaders = possible_misreaders(scores)
+    users = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
+    labelers = [
+        LabelerRow(
+            user_id=user_id,
+            username=users.get(user_id, ""),
+            pseudonym=labeler_pseudonym(project, user_id),
+            rankings=s["n"],
+            median_seconds=statistics.median(s["durations"]) / 1000 if s["durations"] else None,
+            ties_rate=s["ties"] / s["n"],
+            flag_rate=s["flags"] / s["judged"] if s["judged"] else None,
+            canaries_seen=s["canaries"],
+            canary_pass_rate=s["passed"] / s["canaries"] if s["canaries"] else None,
+            score=scores.get(user_id),
+            possible_misreader=user_id in misreaders,
+        )
+        for user_id, s in stats.items()
+    ]
+    labelers.sort(key=lambda row: (row.score.agreement if row.score else 2.0, row.username))
+
+    worst = sorted(prompt_rows, key=lambda row: (row.pairwise_agreement, -row.rankings, row.prompt_id))
+    worst = worst[:disagreement_limit]
+    texts = dict(Prompt.objects.filter(pk__in=[row.prompt_id for row in worst]).values_list("pk", "text"))
+    for row in worst:
+        row.text = texts.get(row.prompt_id, "")
+
+    progress = progress_counts(project)
+    return QualityReport(
+        prompts_total=progress["total"],
+        prompts_complete=progress["complete"],
+        prompts_in_progress=progress["in_progress"],
+        prompts_waiting=progress["waiting"],
+        prompts_without_completions=progress["without_completions"],
+        rankings=len(rows),
+        rankings_per_day=sorted(per_day.items()),
+        pairwise_agreement=agreeing / compared if compared else None,
+        kendalls_w=statistics.mean(ws) if ws else None,
+        krippendorff_alpha=krippendorff_alpha_ordinal([j for _, j in ranked] for ranked in by_prompt.values()),
+        prompt_agreements=[row.pairwise_agreement for row in prompt_rows],
+        labelers=labelers,
+        most_disagreement=worst,
+    )

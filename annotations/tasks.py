@@ -59,3 +59,11 @@ def export_pairs_task(self, export_id: int) -> None:
     except Exception as exc:
         logger.exception("export %s failed", export_id)
         fail_export(export_id, f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(acks_late=True)
+def add_canaries_task(project_id: int) -> dict:
+    """Add canary completions to the project's chosen prompts (idempotent: never two on a prompt)."""
+    from .canaries import add_canaries
+
+    return add_canaries(project_id)

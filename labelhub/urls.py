@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from annotations.views import exports, home, labeling, project_admin
+from annotations.views import exports, home, labeling, project_admin, quality
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -10,6 +10,9 @@ urlpatterns = [
     path("projects/<slug:slug>/generate/", project_admin.generate, name="project-generate"),
     path("projects/<slug:slug>/label/", labeling.label_page, name="label"),
     path("projects/<slug:slug>/exports/", exports.exports_page, name="project-exports"),
+    path("projects/<slug:slug>/quality/", quality.quality_page, name="project-quality"),
+    path("projects/<slug:slug>/quality/prompts/<int:prompt_id>/", quality.prompt_rankings, name="prompt-rankings"),
+    path("projects/<slug:slug>/quality/canaries/", quality.canary_settings, name="canary-settings"),
     path("projects/<slug:slug>/instructions/accept/", labeling.accept_instructions, name="accept-instructions"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import exports, generation, labeling, projects, prompt_sets
+from . import exports, generation, labeling, projects, prompt_sets, quality
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/ranking/", labeling.SubmitRanking.as_view(), name="api-ranking"),
     path("assignments/<int:assignment_id>/skip/", labeling.SkipAssignment.as_view(), name="api-skip"),
     path("projects/<slug:slug>/exports/", exports.ProjectExports.as_view(), name="api-exports"),
+    path("projects/<slug:slug>/agreement/", quality.ProjectAgreement.as_view(), name="api-agreement"),
     path("exports/<int:export_id>/", exports.ExportDetail.as_view(), name="api-export"),
     path("exports/<int:export_id>/download/", exports.ExportDownload.as_view(), name="api-export-download"),
 ]

@@ -1,0 +1,145 @@
+"""The quality page for admins: progress, agreement, per-labeler figures, possible misreaders,
+the prompts with most disagreement and their rankings side by side. Charts are server-rendered SVG
+(geometry computed here, drawn by the template)."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from ..consensus import Judgement, consensus, pairwise_agreement, positions, strip_completions
+from ..models import Completion, Prompt, Ranking
+from ..quality import labeler_pseudonym, quality_report
+from .project_admin import administered_project
+
+CHART_WIDTH, CHART_HEIGHT = 560, 180
+
+
+def bar_chart(values: list[tuple[str, int]], width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> dict:
+    """Bars for an SVG chart: each with its x, y, width, height, label and value."""
+    top = max((value for _, value in values), default=0) or 1
+    slot = width / max(len(values), 1)
+    bars = []
+    for i, (label, value) in enumerate(values):
+        bar_height = value / top * (height - 20)
+        bars.append({
+            "x": round(i * slot + 2, 1), "y": round(height - bar_height, 1), "width": round(max(slot - 4, 1), 1),
+            "height": round(bar_height, 1), "label": label, "value": value, "centre": round(i * slot + slot / 2, 1),
+        })
+    return {"bars": bars, "width": width, "height": height, "max": top}
+
+
+def agreement_histogram(shares: list[float], bins: int = 10) -> dict:
+    counts = [0] * bins
+    for share in shares:
+        counts[min(int(share * bins), bins - 1)] += 1
+    return bar_chart([(f"{i / bins:.1f}", n) for i, n in enumerate(counts)])
+
+
+def rankings_per_day_chart(per_day: list, days: int = 30) -> dict:
+    today = timezone.localdate()
+    counts = dict(per_day)
+    span = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+    return bar_chart([(day.strftime("%m-%d"), counts.get(day, 0)) for day in span])
+
+
+def interval_chart(labelers: list, width: int = CHART_WIDTH, row_height: int = 18) -> dict:
+    """One row per measured labeler: agreement as a dot, its 95% interval as a line."""
+    rows = []
+    measured = [row for row in labelers if row.score is not None]
+    for i, row in enumerate(measured):
+        rows.append({
+            "y": i * row_height + row_height / 2,
+            "x": round(row.score.agreement * width, 1),
+            "low": round(row.score.ci_low * width, 1),
+            "high": round(row.score.ci_high * width, 1),
+            "name": row.username,
+            "misreader": row.possible_misreader,
+        })
+    return {"rows": rows, "width": width, "height": max(len(rows), 1) * row_height,
+            "ticks": [{"x": round(t / 10 * width, 1), "label": f"{t / 10:.1f}"} for t in range(0, 11, 2)]}
+
+
+@login_required
+def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
+    project = administered_project(request, slug)
+    report = quality_report(project)
+    return render(request, "annotations/quality.html", {
+        "project": project,
+        "report": report,
+        "histogram": agreement_histogram(report.prompt_agreements),
+        "per_day": rankings_per_day_chart(report.rankings_per_day),
+        "intervals": interval_chart(report.labelers),
+    })
+
+
+@login_required
+@require_POST
+def canary_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    """Turn canaries on or off, set their share, and (when on) have the workers add them."""
+    from ..tasks import add_canaries_task
+
+    project = administered_project(request, slug)
+    try:
+        share = float(request.POST.get("canary_share", project.canary_share))
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 0.5:
+        messages.error(request, "The canary share must be a number between 0 and 0.5.")
+        return redirect("project-quality", slug=project.slug)
+    project.canaries_enabled = request.POST.get("canaries_enabled") == "on"
+    project.canary_share = share
+    project.save(update_fields=["canaries_enabled", "canary_share"])
+    if project.canaries_enabled:
+        transaction.on_commit(lambda: add_canaries_task.delay(project.pk))
+        messages.success(request, f"Canaries on for {share:.0%} of the prompts; the workers are adding them.")
+    else:
+        messages.success(request, "Canaries off: no new ones are added (existing ones stay, and stay out of exports).")
+    return redirect("project-quality", slug=project.slug)
+
+
+@login_required
+def prompt_rankings(request: HttpRequest, slug: str, prompt_id: int) -> HttpResponse:
+    """One prompt's rankings side by side: a row per completion, a column per labeler."""
+    project = administered_project(request, slug)
+    prompt = get_object_or_404(Prompt, pk=prompt_id, project=project)
+    completions = list(Completion.objects.filter(prompt=prompt).order_by("position"))
+    rankings = list(Ranking.objects.filter(prompt=prompt).select_related("labeler").order_by("submitted_at"))
+    canaries = {c.pk for c in completions if c.is_canary}
+    judgements = [strip_completions(Judgement(r.tiers, r.flagged), canaries) for r in rankings]
+    merged = consensus(judgements) if judgements else Judgement([], [])
+    merged_place = positions(merged)
+    places = [positions(Judgement(r.tiers, r.flagged)) for r in rankings]
+    rows = []
+    for completion in completions:
+        cells = []
+        for place, ranking in zip(places, rankings, strict=True):
+            if completion.pk in ranking.flagged:
+                cells.append("flagged")
+            elif completion.pk in place:
+                cells.append(str(place[completion.pk] + 1))
+            else:
+                cells.append("—")  # not shown to this labeler
+        if completion.pk in merged.flagged:
+            verdict = "flagged"
+        elif completion.pk in merged_place:
+            verdict = str(merged_place[completion.pk] + 1)
+        else:
+            verdict = "—"
+        rows.append({"completion": completion, "cells": cells, "consensus": verdict})
+    rows.sort(key=lambda row: (row["consensus"] == "—", row["consensus"] == "flagged",
+                               int(row["consensus"]) if row["consensus"].isdigit() else 0))
+    columns = [{"pseudonym": labeler_pseudonym(project, r.labeler_id), "username": r.labeler.username,
+                "seconds": r.duration_ms / 1000 if r.duration_ms else None} for r in rankings]
+    return render(request, "annotations/prompt_rankings.html", {
+        "project": project,
+        "prompt": prompt,
+        "columns": columns,
+        "rows": rows,
+        "agreement": pairwise_agreement(judgements).share,
+    })
