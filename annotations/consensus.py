@@ -116,26 +116,39 @@ def preference_counts(judgements: Sequence[Judgement], ids: Sequence[int]) -> di
 
 def consensus(judgements: Sequence[Judgement], method: str = "ranked_pairs") -> Judgement:
     """One judgement that merges the prompt's judgements (see the module docstring)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown consensus method {method!r}; choose one of {', '.join(METHODS)}")
-    if not judgements:
-        return Judgement([], [])
-    flagged = majority_flagged(judgements)
-    ranked = [cid for cid in completions_of(judgements) if cid not in set(flagged)]
-    wins = preference_counts(judgements, ranked)
-    if method == "borda":
-        tiers = _borda_tiers(ranked, wins)
-    else:
-        tiers = _layers(ranked, _ranked_pairs_edges(ranked, wins))
+    tiers, flagged, _ = _merge(judgements, method)
     return Judgement(tiers, flagged)
 
 
-def _borda_tiers(ids: Sequence[int], wins: dict[tuple[int, int], int]) -> list[list[int]]:
-    score = {a: sum(wins.get((a, b), 0) - wins.get((b, a), 0) for b in ids if b != a) for a in ids}
-    return [sorted(group) for _, group in _group_by(ids, key=lambda cid: -score[cid])]
+def decided_pairs(judgements: Sequence[Judgement], method: str = "ranked_pairs") -> set[tuple[int, int]]:
+    """(better, worse) for every pair the consensus decides: for ranked pairs, the pairs a locked
+    majority orders directly or through a chain of locked majorities (not the pairs that merely
+    land in different tiers); for Borda, pairs with different scores; and every ranked
+    completion above each completion the majority flagged."""
+    return _merge(judgements, method)[2]
 
 
-def _group_by(ids: Iterable[int], key) -> Iterable[tuple[object, list[int]]]:
+def _merge(judgements: Sequence[Judgement], method: str) -> tuple[list[list[int]], list[int], set[tuple[int, int]]]:
+    if method not in METHODS:
+        raise ValueError(f"unknown consensus method {method!r}; choose one of {', '.join(METHODS)}")
+    if not judgements:
+        return [], [], set()
+    flagged = majority_flagged(judgements)
+    ranked = [cid for cid in completions_of(judgements) if cid not in set(flagged)]
+    wins = preference_counts(judgements, ranked)
+    score = {a: sum(wins.get((a, b), 0) - wins.get((b, a), 0) for b in ranked if b != a) for a in ranked}
+    if method == "borda":
+        tiers = [sorted(group) for _, group in _group_by(ranked, key=lambda cid: -score[cid])]
+        decided = {(a, b) for i, upper in enumerate(tiers) for lower in tiers[i + 1:] for a in upper for b in lower}
+    else:
+        edges = _ranked_pairs_edges(ranked, wins, score)
+        tiers = _layers(ranked, edges)
+        decided = {(a, b) for a in ranked for b in _reachable(edges, a) if b != a}
+    decided.update((a, b) for a in ranked for b in flagged)
+    return tiers, flagged, decided
+
+
+def _group_by(ids: Iterable, key) -> Iterable[tuple[object, list]]:
     for value, group in itertools.groupby(sorted(ids, key=key), key=key):
         yield value, list(group)
 
@@ -150,17 +163,23 @@ def _reachable(edges: dict[int, set[int]], start: int) -> set[int]:
     return seen
 
 
-def _ranked_pairs_edges(ids: Sequence[int], wins: dict[tuple[int, int], int]) -> dict[int, set[int]]:
-    """The locked majority graph: winner → losers."""
+def _ranked_pairs_edges(
+    ids: Sequence[int], wins: dict[tuple[int, int], int], score: dict[int, int]
+) -> dict[int, set[int]]:
+    """The locked majority graph: winner → losers.
+
+    Majorities are taken strongest first: by margin, then by the number of judgements behind the
+    winner, then by the Borda gap between winner and loser (a majority the rest of the data also
+    supports goes first). Majorities equal on all three form one group, handled as a whole, so the
+    order inside a group never decides anything: a majority of the group that lies on a cycle
+    with the group and the majorities already locked is dropped, the others are locked."""
     majorities = [
-        (wins.get((a, b), 0) - wins.get((b, a), 0), wins.get((a, b), 0), a, b)
+        (wins.get((a, b), 0) - wins.get((b, a), 0), wins.get((a, b), 0), score[a] - score[b], a, b)
         for a, b in itertools.permutations(ids, 2)
         if wins.get((a, b), 0) > wins.get((b, a), 0)
     ]
     locked: dict[int, set[int]] = defaultdict(set)
-    # Strength: the margin, then the number of judgements behind the winner. Equal strengths form
-    # one group, so the order within a group can never decide the outcome.
-    for _, group in _group_by(majorities, key=lambda m: (-m[0], -m[1])):
+    for _, group in _group_by(majorities, key=lambda m: (-m[0], -m[1], -m[2])):
         trial: dict[int, set[int]] = defaultdict(set, {node: set(succ) for node, succ in locked.items()})
         for *_, a, b in group:
             trial[a].add(b)
@@ -284,20 +303,18 @@ def ordinal_alpha(value_counts: Sequence[Sequence[int]], values: int) -> float |
     )
 
 
-def agreement_with(judgement: Judgement, reference: Judgement) -> tuple[float, int]:
-    """How far one judgement agrees with a reference (a leave-one-out consensus): over the
-    completion pairs the reference orders strictly, the share the judgement orders the same way,
-    with half credit for a tie. Returns (agreeing, pairs); pairs is 0 when the reference orders
-    nothing."""
-    mine, ref = positions(judgement), positions(reference)
+def agreement_with(judgement: Judgement, decided: Iterable[tuple[int, int]]) -> tuple[float, int]:
+    """How far one judgement agrees with a consensus: over the consensus's decided (better,
+    worse) pairs (see `decided_pairs`) that the judgement shows, the share it orders the same
+    way, with half credit for a tie. Returns (agreeing, pairs); pairs is 0 when nothing is decided."""
+    mine = positions(judgement)
     agreeing, pairs = 0.0, 0
-    for a, b in itertools.combinations(sorted(set(mine) & set(ref)), 2):
-        expected = pair_order(ref, a, b)
-        if expected == TIED:
+    for better, worse in decided:
+        given = pair_order(mine, better, worse)
+        if given is None:
             continue
         pairs += 1
-        given = pair_order(mine, a, b)
-        agreeing += 1.0 if given == expected else 0.5 if given == TIED else 0.0
+        agreeing += 1.0 if given == ABOVE else 0.5 if given == TIED else 0.0
     return agreeing, pairs
 
 
@@ -342,7 +359,7 @@ def leave_one_out_shares(
             continue
         for i, (labeler, judgement) in enumerate(ranked):
             others = [other for j, (_, other) in enumerate(ranked) if j != i]
-            agreeing, pairs = agreement_with(judgement, consensus(others, method))
+            agreeing, pairs = agreement_with(judgement, decided_pairs(others, method))
             if pairs:
                 shares[labeler].append(agreeing / pairs)
     return shares
@@ -360,21 +377,25 @@ def labeler_scores(prompts: Iterable[Sequence[tuple[int, Judgement]]], method: s
     return scores
 
 
-# A labeler is a possible misreader when even the top of their interval lies this far below the
-# median of their peers: far enough that a careless labeler is not caught, near enough that one
-# who inverts the order (agreement well under 0.5) is, once they have ~30 rankings.
+# A labeler is a possible misreader when the top of their 95% interval lies below the median of
+# their peers (so they are worse than the typical labeler, not just unlucky) and either they order
+# more decided pairs against the consensus than with it (agreement < 0.5: the signature of someone
+# who inverted the instructions) or they are far below the peers (MISREADER_MARGIN). A careless
+# labeler (noisy but above 0.5) is not caught; an inverter is, once they have ~30 rankings.
 MISREADER_MARGIN = 0.15
 MISREADER_MIN_RANKINGS = 10
 
 
 def possible_misreaders(scores: dict[int, LabelerScore]) -> set[int]:
-    """Labelers whose agreement is far below their peers' (see MISREADER_MARGIN)."""
-    measured = sorted(s.agreement for s in scores.values() if s.rankings >= MISREADER_MIN_RANKINGS)
+    """Labelers whose agreement is far below their peers' (see the rule above)."""
+    measured = [s.agreement for s in scores.values() if s.rankings >= MISREADER_MIN_RANKINGS]
     if len(measured) < 3:
         return set()  # too few peers to tell who is far below them
     median = statistics.median(measured)
     return {
         labeler
         for labeler, score in scores.items()
-        if score.rankings >= MISREADER_MIN_RANKINGS and score.ci_high < median - MISREADER_MARGIN
+        if score.rankings >= MISREADER_MIN_RANKINGS
+        and score.ci_high < median
+        and (score.agreement < 0.5 or score.ci_high < median - MISREADER_MARGIN)
     }

@@ -9,6 +9,7 @@ from annotations.consensus import (
     LabelerScore,
     agreement_with,
     consensus,
+    decided_pairs,
     kendalls_w,
     krippendorff_alpha_ordinal,
     labeler_scores,
@@ -157,11 +158,35 @@ def test_krippendorff_alpha_is_one_for_perfect_agreement_and_negative_for_invers
     assert krippendorff_alpha_ordinal([[ranked(A, B)]]) is None
 
 
-def test_agreement_with_gives_half_credit_for_a_tie_and_skips_tied_reference_pairs():
-    reference = Judgement([[A], [B, C]], [])  # orders (A,B) and (A,C), not (B,C)
-    assert agreement_with(ranked(A, B, C), reference) == (2.0, 2)
-    assert agreement_with(Judgement([[A, B], [C]], []), reference) == (1.5, 2)
-    assert agreement_with(ranked(C, B, A), reference) == (0.0, 2)
+def test_agreement_with_gives_half_credit_for_a_tie_over_the_decided_pairs():
+    decided = {(A, B), (A, C)}  # B and C undecided
+    assert agreement_with(ranked(A, B, C), decided) == (2.0, 2)
+    assert agreement_with(Judgement([[A, B], [C]], []), decided) == (1.5, 2)
+    assert agreement_with(ranked(C, B, A), decided) == (0.0, 2)
+    assert agreement_with(ranked(A, B), decided) == (1.0, 1)  # C not shown: that pair is skipped
+
+
+def test_decided_pairs_are_the_locked_majorities_not_the_tier_boundaries():
+    # A>B 2-0; A–C and B–C split 1-1. C shares the top tier with A yet sits above B only by layering.
+    judgements = [ranked(A, B, C), ranked(C, A, B)]
+    assert consensus(judgements) == Judgement([[A, C], [B]], [])
+    assert decided_pairs(judgements) == {(A, B)}
+
+
+def test_decided_pairs_follow_chains_and_put_flagged_completions_last():
+    judgements = [ranked(A, B, C, flagged=(D,)), ranked(A, B, C, flagged=(D,)), ranked(B, C, A, D)]
+    assert consensus(judgements) == Judgement([[A], [B], [C]], [D])
+    assert decided_pairs(judgements) == {(A, B), (B, C), (A, C), (A, D), (B, D), (C, D)}
+
+
+def test_equal_majorities_in_a_cycle_are_taken_in_order_of_their_borda_gap():
+    # A>B, B>C, C>A each win 2-1 (a cycle); D: C>D 3-0, D>A 2-1, B>D 2-1.
+    # Borda (sum of margins): A -1, B +1, C +3, D -3. C>D locks first (margin 3); among the
+    # margin-1 majorities C>A and B>D have the largest Borda gap (+4) and lock next; A>B, B>C and
+    # D>A (gap -2) would each close a cycle and are dropped.
+    judgements = [ranked(A, B, C, D), ranked(B, C, D, A), ranked(C, D, A, B)]
+    assert consensus(judgements) == Judgement([[B, C], [A, D]], [])
+    assert decided_pairs(judgements) == {(C, D), (C, A), (B, D)}
 
 
 def test_wilson_interval_widens_with_fewer_rankings():
