@@ -1,6 +1,7 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (sync API) against pytest-django's
 live_server. Playwright's sync API runs an asyncio loop in this thread, which makes Django refuse
-the tests' own database calls; they are ordinary blocking calls here, so that check is lifted."""
+the tests' own database calls (SynchronousOnlyOperation); they are ordinary blocking calls here, so
+that check is lifted (DJANGO_ALLOW_ASYNC_UNSAFE) while the browser runs."""
 
 import os
 from collections.abc import Iterator
@@ -8,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = os.environ.get("LABELHUB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -25,14 +24,25 @@ PHONE = {"width": 390, "height": 844}
 AXE_JS = Path(__file__).resolve().parents[2] / "static" / "vendor" / "axe.min.js"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for the browser tests. Package-scoped, like the asyncio-safety exemption it
+    needs: both end with the last browser test, so the rest of the suite (and the subprocesses it
+    starts, e.g. `check --deploy`) runs with Django's protection on."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` (or apt-get install chromium) installs it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class PageErrors(list):

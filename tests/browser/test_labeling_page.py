@@ -93,6 +93,7 @@ def focused_card_id(page: Page) -> int | None:
 
 def test_labeler_ranks_by_keyboard_alone(page: Page, bench):
     page.goto(f"{bench['url']}/accounts/login/?next=/projects/helpful/label/")
+    expect(page.locator("#id_username")).to_be_focused()  # autofocus
     page.keyboard.type("alice")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
