@@ -11,13 +11,14 @@ Concurrency. The slots of a prompt are counted on its own row: `num_rankings` (s
 take, the last slot of one prompt: the second one skips the locked row, and a scan that reaches
 the row after the first commits re-checks `num_rankings + num_reserved < k` against the new row
 version (READ COMMITTED re-evaluates the WHERE of a locked, updated row). On PostgreSQL the pick,
-the counter update and the completion ids are one statement. SQLite has no row locks, but its
+the counter update and the new assignment are one statement. SQLite has no row locks, but its
 IMMEDIATE transactions (settings) let one writer at a time in, which serialises `next` just as well.
 
 Every state change keeps the counters true: reserve +1 reserved; submit −1 reserved +1 ranking;
 skip and expiry −1 reserved. Expired reservations are given back by a sweep that `next` runs at
 most every SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
+import contextlib
 import random
 import time
 from datetime import datetime, timedelta
@@ -112,9 +113,10 @@ def open_assignment(project: Project, labeler, now: datetime) -> Assignment | No
 def next_assignment(project: Project, labeler, now: datetime | None = None) -> Assignment | None:
     """The labeler's open assignment, or a new one for the best available prompt, or None.
 
-    Three queries when a prompt is free on PostgreSQL (open assignment, claim, insert), plus the
-    throttled sweep; five on SQLite. The returned assignment carries `shown_completions`
-    ([(id, text)] in the order to show), so the caller needs no further query for the texts."""
+    Two statements when a prompt is free on PostgreSQL (open assignment; claim-and-insert, which
+    needs no transaction around it), plus the throttled sweep; five on SQLite. The returned
+    assignment carries `shown_completions` ([(id, text)] in the order to show), so the caller
+    needs no further query for the texts."""
     now = now or timezone.now()
     existing = open_assignment(project, labeler, now)
     if existing is not None:
@@ -138,25 +140,20 @@ def next_assignment(project: Project, labeler, now: datetime | None = None) -> A
 
 
 def _reserve(project: Project, labeler, now: datetime) -> Assignment | None:
+    """Take a slot of the best prompt for this labeler and create the assignment, or None."""
+    reserved_until = now + timedelta(minutes=project.reservation_minutes)
     try:
-        with transaction.atomic():
-            claimed = _claim_prompt(project, labeler)
-            if claimed is None:
-                return None
-            prompt, completions = claimed
-            random.shuffle(completions)
-            assignment = Assignment.objects.create(
-                project=project,
-                prompt=prompt,
-                labeler=labeler,
-                shown_order=[cid for cid, _ in completions],
-                reserved_until=now + timedelta(minutes=project.reservation_minutes),
-            )
+        if connection.vendor == "postgresql":
+            # One statement, atomic by itself; inside a caller's transaction it gets a savepoint,
+            # so that a unique violation leaves that transaction usable.
+            with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+                assignment = _reserve_postgresql(project, labeler, now, reserved_until)
+        else:
+            assignment = _reserve_portable(project, labeler, reserved_until)
     except IntegrityError:
-        # The same labeler asked twice at once and the other request got a prompt; the rollback
-        # gave this slot back.
+        # The same labeler asked twice at once and the other request got a prompt; the failed
+        # statement (or transaction) gave this slot back.
         return open_assignment(project, labeler, now)
-    assignment.shown_completions = completions
     return assignment
 
 
@@ -173,21 +170,32 @@ def _candidates(project: Project, labeler) -> QuerySet[Prompt]:
     )
 
 
-def _claim_prompt(project: Project, labeler) -> tuple[Prompt, list[tuple[int, str]]] | None:
-    """Lock the best prompt with a free slot for this labeler and take the slot (num_reserved + 1).
-    Returns the prompt and its completions [(id, text)], or None. Runs inside a transaction."""
-    if connection.vendor == "postgresql":
-        return _claim_prompt_postgresql(project, labeler)
-    prompt = _candidates(project, labeler).only("pk", "text", "project_id").select_for_update(skip_locked=True).first()
-    if prompt is None:
-        return None
-    Prompt.objects.filter(pk=prompt.pk).update(num_reserved=F("num_reserved") + 1)
-    return prompt, list(Completion.objects.filter(prompt=prompt).order_by("pk").values_list("pk", "text"))
+def _reserve_portable(project: Project, labeler, reserved_until: datetime) -> Assignment | None:
+    """The ORM version (SQLite): lock the first candidate, take its slot, create the assignment."""
+    with transaction.atomic():
+        prompt = (
+            _candidates(project, labeler).only("pk", "text", "project_id").select_for_update(skip_locked=True).first()
+        )
+        if prompt is None:
+            return None
+        Prompt.objects.filter(pk=prompt.pk).update(num_reserved=F("num_reserved") + 1)
+        completions = list(Completion.objects.filter(prompt=prompt).values_list("pk", "text"))
+        random.shuffle(completions)  # shown in random order, against position bias
+        assignment = Assignment.objects.create(
+            project=project,
+            prompt=prompt,
+            labeler=labeler,
+            shown_order=[cid for cid, _ in completions],
+            reserved_until=reserved_until,
+        )
+    assignment.shown_completions = completions
+    return assignment
 
 
-def _claim_prompt_postgresql(project: Project, labeler) -> tuple[Prompt, list[tuple[int, str]]] | None:
-    """`_candidates` in one statement: pick and lock the first (skipping rows another request
-    holds), take the slot, and return the prompt with its completions."""
+def _reserve_postgresql(project: Project, labeler, now: datetime, reserved_until: datetime) -> Assignment | None:
+    """`_reserve_portable` as one statement, so it needs no transaction around it: pick and lock
+    the first candidate (skipping rows another request holds), take its slot, create the
+    assignment with the completions in random order, and return them with their texts."""
     prompt_table, assignment_table, completion_table = (
         Prompt._meta.db_table,
         Assignment._meta.db_table,
@@ -208,24 +216,51 @@ def _claim_prompt_postgresql(project: Project, labeler) -> tuple[Prompt, list[tu
                 FOR UPDATE SKIP LOCKED
             )
             RETURNING id, text
+        ), shown AS MATERIALIZED (
+            SELECT c.id, c.text, row_number() OVER (ORDER BY random()) AS place
+            FROM {completion_table} AS c JOIN claimed ON c.prompt_id = claimed.id
+        ), created AS (
+            INSERT INTO {assignment_table}
+                (project_id, prompt_id, labeler_id, status, shown_order, reserved_until, created_at)
+            SELECT %(project)s, claimed.id, %(labeler)s, %(reserved)s,
+                   COALESCE((SELECT jsonb_agg(shown.id ORDER BY shown.place) FROM shown), '[]'::jsonb),
+                   %(reserved_until)s, %(now)s
+            FROM claimed
+            RETURNING id
         )
-        SELECT claimed.id, claimed.text, c.id, c.text
-        FROM claimed LEFT JOIN {completion_table} AS c ON c.prompt_id = claimed.id
-        ORDER BY c.id
+        SELECT created.id, claimed.id, claimed.text, shown.id, shown.text
+        FROM created CROSS JOIN claimed LEFT JOIN shown ON true
+        ORDER BY shown.place
     """  # noqa: S608 - table names come from the models, values are parameters
     params = {
         "project": project.pk,
         "min_completions": MIN_COMPLETIONS,
         "k": project.labelers_per_prompt,
         "labeler": labeler.pk,
+        "reserved": Assignment.Status.RESERVED,
+        "reserved_until": reserved_until,
+        "now": now,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         return None
-    prompt = Prompt(pk=rows[0][0], text=rows[0][1], project_id=project.pk)
-    return prompt, [(cid, text) for _, _, cid, text in rows if cid is not None]
+    assignment_id, prompt_id, prompt_text = rows[0][:3]
+    completions = [(cid, text) for *_, cid, text in rows if cid is not None]
+    assignment = Assignment(
+        pk=assignment_id,
+        project=project,
+        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk),
+        labeler=labeler,
+        status=Assignment.Status.RESERVED,
+        shown_order=[cid for cid, _ in completions],
+        reserved_until=reserved_until,
+        created_at=now,
+    )
+    assignment._state.adding, assignment._state.db = False, connection.alias  # it is a stored row
+    assignment.shown_completions = completions
+    return assignment
 
 
 def submit_ranking(

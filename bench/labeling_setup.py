@@ -1,0 +1,114 @@
+"""Shared set-up of the labeling-loop benchmarks (bench/next_task.py, bench/labeling_loop.py):
+a PostgreSQL database with one project of P prompts × 4 completions, labelers with API tokens,
+and a gunicorn serving labelhub.wsgi:application on it."""
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lh_quality_bench"
+SLUG = "bench-loop"
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DEBUG"] = "false"  # as in production: no query log kept per request
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def ensure_database(database_url: str) -> None:
+    import psycopg2
+
+    name = database_url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("select 1 from pg_database where datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'create database "{name}"')
+    admin.close()
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True,
+                   env={**os.environ, "DATABASE_URL": database_url})
+
+
+def build_project(prompts: int, labelers: int, labelers_per_prompt: int = 3) -> list[str]:
+    """A fresh project of `prompts` prompts × 4 completions (written by SQL, in seconds) and
+    `labelers` labelers; returns their API tokens."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from annotations.models import Completion, Membership, Project, Prompt
+    from annotations.projects import create_project
+
+    Project.objects.filter(slug=SLUG).delete()
+    User = get_user_model()
+    User.objects.filter(username__startswith="bench-labeler-").delete()
+    project = create_project(SLUG, name="Labeling loop bench", labelers_per_prompt=labelers_per_prompt,
+                             instructions="# Rank by helpfulness")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {Prompt._meta.db_table} (project_id, text, metadata, num_completions, num_rankings,
+                    num_reserved, generation_error, generation_attempts, created_at)
+                SELECT %s, 'Prompt ' || g || ': explain how a reward model learns from rankings.', '{{}}',
+                       4, 0, 0, '', 0, now()
+                FROM generate_series(1, %s) AS g""",  # noqa: S608 - table name from the model
+            [project.pk, prompts],
+        )
+        cursor.execute(
+            f"""INSERT INTO {Completion._meta.db_table} (prompt_id, position, text, source, model, params,
+                    canary_kind, created_at)
+                SELECT p.id, c, 'Completion ' || c || ' of prompt ' || p.id || ': a reward model is trained '
+                       || 'on pairs of answers, the preferred one first.', 'uploaded', '', '{{}}', '', now()
+                FROM {Prompt._meta.db_table} AS p CROSS JOIN generate_series(1, 4) AS c
+                WHERE p.project_id = %s""",  # noqa: S608 - table names from the models
+            [project.pk],
+        )
+        cursor.execute("ANALYZE")
+    users = User.objects.bulk_create(User(username=f"bench-labeler-{i}") for i in range(labelers))
+    users = list(User.objects.filter(username__startswith="bench-labeler-").order_by("pk"))
+    Membership.objects.bulk_create(Membership(user=u, project=project, role=Membership.Role.LABELER) for u in users)
+    tokens = Token.objects.bulk_create(Token(user=u, key=secrets.token_hex(20)) for u in users)
+    return [token.key for token in tokens]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(database_url: str, workers: int, threads: int = 1):
+    """gunicorn serving the app on a free port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
+    command = [str(ROOT / ".venv/bin/gunicorn"), "labelhub.wsgi:application", "-b", f"127.0.0.1:{port}",
+               "-w", str(workers), "--threads", str(threads), "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
