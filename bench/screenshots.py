@@ -6,7 +6,7 @@ Builds a throw-away demo site (SQLite in a temporary directory, `load_demo`), se
     .venv/bin/python bench/screenshots.py [--out docs/screenshots]
 
 Files: task-page.png (1280×800, with a tie and a flagged completion), task-page-phone.png
-(390×844), instructions-gate.png (1280×800) and instructions-panel.png (1280×800)."""
+(390×844), instructions-gate.png, instructions-panel.png and home.png (1280×800)."""
 
 import argparse
 import os
@@ -114,6 +114,8 @@ def main() -> None:
                 desktop.screenshot(path=out / "task-page.png")
                 desktop.keyboard.press("?")
                 desktop.screenshot(path=out / "instructions-panel.png")
+                desktop.goto(f"{base}/")
+                desktop.screenshot(path=out / "home.png")
 
                 phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                          is_mobile=True, has_touch=True)
@@ -126,7 +128,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
-    for name in ("task-page.png", "task-page-phone.png", "instructions-gate.png", "instructions-panel.png"):
+    for name in ("task-page.png", "task-page-phone.png", "instructions-gate.png", "instructions-panel.png", "home.png"):
         print(out / name)
 
 

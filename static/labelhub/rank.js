@@ -70,7 +70,7 @@ class Bench {
   start() {
     this.sortable = window.Sortable.create(this.el.list, {
       handle: "[data-handle]",
-      animation: 150,
+      animation: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? 0 : 150,
       // Sortable's own pointer-driven dragging rather than native HTML5 drag and drop: the same
       // behaviour with mouse, pen and touch, and the card follows the pointer.
       forceFallback: true,
@@ -175,7 +175,10 @@ class Bench {
     card.dataset.completionId = String(completion.id);
     card.dataset.tied = "false";
     card.dataset.shownPosition = String(index + 1);
-    renderText(card.querySelector("[data-text]"), completion.text);
+    const text = card.querySelector("[data-text]");
+    text.id = `completion-text-${completion.id}`;
+    card.setAttribute("aria-describedby", text.id); // the card's name is its rank; its text describes it
+    renderText(text, completion.text);
     return card;
   }
 

@@ -279,8 +279,12 @@ def test_task_page_has_no_serious_accessibility_violations(page: Page, bench, ax
     assert axe_violations(page, axe_source) == []
 
 
-def test_instructions_gate_has_no_serious_accessibility_violations(page: Page, bench, axe_source):
+def test_gate_login_and_home_have_no_serious_accessibility_violations(page: Page, bench, axe_source):
+    page.goto(f"{bench['url']}/accounts/login/")
+    assert axe_violations(page, axe_source) == []
     log_in(page, bench["url"], "alice", "/projects/helpful/label/")
+    assert axe_violations(page, axe_source) == []
+    page.goto(f"{bench['url']}/")
     assert axe_violations(page, axe_source) == []
 
 
