@@ -139,3 +139,15 @@ def test_instructions_markdown_keeps_formatting():
     assert "<strong>bold</strong>" in html and "<em>em</em>" in html
     assert '<a href="https://example.org" rel="noopener noreferrer nofollow">link</a>' in html
     assert "<pre><code>code\n</code></pre>" in html
+
+
+def test_demo_instructions_cover_the_task_judging_ties_and_nonsense():
+    from pathlib import Path
+
+    import annotations
+
+    text = (Path(annotations.__file__).parent / "demo" / "instructions.md").read_text(encoding="utf-8").lower()
+    assert "from the most helpful to the least helpful" in text
+    assert "correct" in text and "informative" in text and "search engine" in text
+    assert "tie" in text and "rarely" in text
+    assert "nonsensical, confusing or irrelevant" in text and "flag" in text

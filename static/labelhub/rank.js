@@ -162,7 +162,7 @@ class Bench {
     this.touched = false;
     this.el.empty.hidden = true;
     this.el.task.hidden = false;
-    this.showStatus("");
+    if (this.el.status.dataset.kind !== "error") this.showStatus(""); // an error note stays until the next submit
     this.setBusy(false);
     this.render();
     this.shownAt = performance.now();
@@ -382,6 +382,7 @@ class Bench {
     this.retryDelay = 1000;
     if (response.ok) {
       this.clearPending();
+      this.showStatus("");
       this.doneThisSession += 1;
       this.el.count.textContent = String(this.doneThisSession);
       this.say(`Submitted. ${this.doneThisSession} done this session.`);
@@ -393,7 +394,8 @@ class Bench {
     } else if (response.status === 400) {
       this.clearPending();
       this.showFailure(response);
-      this.setBusy(false);
+      if (this.task) this.setBusy(false);
+      else this.loadNext(); // a stale ranking saved by an earlier visit: drop it, carry on
     } else {
       this.showFailure(response); // e.g. signed out: the ranking stays saved in this browser
     }

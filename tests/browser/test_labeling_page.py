@@ -1,12 +1,14 @@
 """The labeler's bench in a real browser: log in, read the instructions, rank by mouse and by
 keyboard, and check what is stored."""
 
+import io
 import re
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from annotations.models import Assignment, InstructionAcceptance, Ranking
+from annotations.models import Assignment, InstructionAcceptance, Prompt, Ranking
 from annotations.projects import set_instructions
 from tests.factories import PASSWORD, make_project, make_prompt, make_user
 
@@ -259,6 +261,23 @@ def test_lost_connection_keeps_the_ranking_and_resubmits(page: Page, bench):
     assert ranking.tiers == [[a], [b], [c]] and ranking.flagged == [d]
 
 
+def test_unsent_ranking_survives_a_page_reload(page: Page, bench):
+    open_bench(page, bench["url"])
+    a, b, c, d = shown_ids(page)
+    card(page, a).focus()
+    page.keyboard.press("f")
+    page.route("**/ranking/", lambda route: route.abort("internetdisconnected"))
+    page.click('[data-action="submit"]')
+    expect(page.locator("[data-status]")).to_contain_text("offline — will resubmit")
+    page.reload()  # the ranking was kept in the browser and is sent again from there
+    expect(page.locator("[data-status]")).to_contain_text("offline — will resubmit")
+    assert not Ranking.objects.exists()
+    page.unroute("**/ranking/")
+    expect(page.locator("[data-session-count]")).to_have_text("1")
+    ranking = Ranking.objects.get()
+    assert ranking.tiers == [[b], [c], [d]] and ranking.flagged == [a]
+
+
 def axe_violations(page: Page, axe_source: str) -> list[str]:
     page.add_script_tag(path=axe_source)
     results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
@@ -341,3 +360,20 @@ def test_on_a_phone_the_handle_drags_and_scrolling_over_cards_never_reorders(pho
     touch_drag(cdp, finger, (finger[0], finger[1] - 350), steps=10)  # a finger swipes up on the text
     assert phone_page.evaluate("window.scrollY") > before + 100  # the page scrolled ...
     assert shown_ids(phone_page) == order  # ... and nothing moved
+
+
+def test_labeler_ranks_the_whole_demo_project_by_keyboard(page: Page, live_server):
+    call_command("load_demo", password=PASSWORD, stdout=io.StringIO())
+    prompts = Prompt.objects.filter(project__slug="demo").count()
+    open_bench(page, live_server.url, "labeler1", "demo")
+    for done in range(1, prompts + 1):
+        expect(page.locator('[data-bench][data-inflight="0"]')).to_be_attached()  # the task has loaded
+        expect(page.locator("[data-rank-list] [data-completion-id]").first).to_be_focused()
+        page.keyboard.press("j")  # the first card one down: a ranking of my own
+        page.keyboard.press("Enter")
+        expect(page.locator("[data-session-count]")).to_have_text(str(done))
+    expect(page.locator("[data-empty]")).to_be_visible()
+    assert Ranking.objects.filter(labeler__username="labeler1").count() == prompts
+    page.goto(live_server.url + "/")
+    expect(page.locator('[data-project="demo"] [data-stat="done-today"]')).to_have_text(str(prompts))
+    expect(page.locator('[data-project="demo"] [data-stat="remaining"]')).to_have_text("0")
