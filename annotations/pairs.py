@@ -5,19 +5,18 @@ builds them in memory) and calls `prompt_rows` for each, so per-prompt agreement
 need nothing but that prompt's rankings."""
 
 import hashlib
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from .ranking import (
     FLAGGED_OPTIONS,
     TIES_OPTIONS,
-    Pair,
-    preference_positions,
-    preferring_share,
+    preference_shares,
     ranking_to_pairs,
+    strict_preferences,
     without_completions,
 )
 
@@ -114,7 +113,7 @@ class RankingRecord(NamedTuple):
     shown_order: list[int]
     instruction_version: int | None = None
     duration_ms: int | None = None
-    submitted_at: datetime | None = None
+    submitted_at: str | None = None  # ISO 8601
 
 
 def split_of(public_id: str, test_fraction: float | None, seed: int = 0) -> str:
@@ -126,18 +125,47 @@ def split_of(public_id: str, test_fraction: float | None, seed: int = 0) -> str:
     return "test" if int.from_bytes(digest, "big") / 2**64 < test_fraction else "train"
 
 
-def _margin(pair: Pair, agreement: float, margin: str | None) -> float:
-    if margin == "agreement":
-        return agreement
-    return float(pair.rejected_rank - pair.chosen_rank)
-
-
 class PromptExport(NamedTuple):
-    """What one prompt contributes: its pair rows, its raw rankings, and its split."""
+    """What one prompt contributes: its split, its pairs as PairRow tuples (plain tuples in the
+    hot path: chosen_id, rejected_id, chosen_rank, rejected_rank, labeler, agreement, margin),
+    and its raw rankings as rankings.jsonl rows."""
 
     split: str
-    pairs: list[dict[str, Any]]
+    pairs: list[tuple]
     rankings: list[dict[str, Any]]
+
+
+class PairRow(NamedTuple):
+    """The field order of the tuples in PromptExport.pairs (for readers of this module)."""
+
+    chosen_id: int
+    rejected_id: int
+    chosen_rank: int
+    rejected_rank: int
+    labeler: str | None
+    agreement: float
+    margin: float | None
+
+
+def pair_record(prompt: PromptRecord, split: str, row: tuple, with_margin: bool) -> dict[str, Any]:
+    """One pair as the contract's record (column order of PAIR_COLUMNS, then margin)."""
+    chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin = row
+    record = {
+        "prompt": prompt.text,
+        "chosen": prompt.completions[chosen],
+        "rejected": prompt.completions[rejected],
+        "prompt_id": prompt.public_id,
+        "chosen_id": chosen,
+        "rejected_id": rejected,
+        "chosen_rank": chosen_rank,
+        "rejected_rank": rejected_rank,
+        "labeler": labeler,
+        "agreement": agreement,
+        "split": split,
+    }
+    if with_margin:
+        record["margin"] = margin
+    return record
 
 
 def prompt_rows(
@@ -146,79 +174,67 @@ def prompt_rows(
     options: ExportOptions,
     pseudonym: Callable[[int], str],
 ) -> PromptExport:
-    """The pair rows and raw-ranking rows of one prompt.
+    """The pairs and raw-ranking rows of one prompt.
 
     labeler mode: each labeler's own pairs, `labeler` their pseudonym. consensus mode: the pairs of
     the prompt's consensus ranking (consensus.py), `labeler` null. In both, `agreement` is the
-    share of the prompt's labelers who preferred chosen to rejected (0.5 for a tied pair).
-    Canary completions are taken out of every ranking before anything else."""
+    share of the prompt's labelers (those shown both completions) who preferred chosen to
+    rejected, 0.5 for a tied pair. Canary completions are taken out of every ranking first."""
     split = split_of(prompt.public_id, options.test_fraction, options.seed)
-    cleaned = [without_completions(r.tiers, r.flagged, prompt.canaries) for r in rankings]
-    pair_options = {"flagged_as": options.flagged, "ties": options.ties}
-    share: Callable[[int, int], float]
+    canaries = prompt.canaries
+    if canaries:
+        cleaned = [without_completions(r.tiers, r.flagged, canaries) for r in rankings]
+    else:
+        cleaned = [(r.tiers, r.flagged) for r in rankings]
+    flagged_as, ties = options.flagged, options.ties
+    names = [pseudonym(ranking.labeler_id) for ranking in rankings]
     if options.mode == "labeler":
         labeled = [
-            (pseudonym(ranking.labeler_id), ranking_to_pairs(tiers, flagged, **pair_options))
-            for ranking, (tiers, flagged) in zip(rankings, cleaned, strict=True)
+            (name, ranking_to_pairs(tiers, flagged, flagged_as=flagged_as, ties=ties))
+            for name, (tiers, flagged) in zip(names, cleaned, strict=True)
         ]
-        positions = [preference_positions(tiers, flagged) for tiers, flagged in cleaned]
-
-        def share(chosen: int, rejected: int) -> float:
-            return preferring_share(positions, chosen, rejected)
+        if ties == "drop" and (flagged_as == "rejected" or not any(flagged for _, flagged in cleaned)):
+            preferences = [pairs for _, pairs in labeled]  # the same pairs: no need to make them twice
+        else:
+            preferences = [strict_preferences(tiers, flagged) for tiers, flagged in cleaned]
+        shown = [frozenset(itertools.chain(flagged, *tiers)) for tiers, flagged in cleaned]
+        shares = preference_shares(preferences, shown)
     else:
         from .consensus import Judgement, consensus, preference_share  # pure, like this module
 
         judgements = [Judgement(tiers=tiers, flagged=flagged) for tiers, flagged in cleaned]
         merged = consensus(judgements) if judgements else None
-        labeled = [(None, ranking_to_pairs(merged.tiers, merged.flagged, **pair_options))] if merged else []
+        labeled = []
+        if merged is not None:
+            labeled = [(None, ranking_to_pairs(merged.tiers, merged.flagged, flagged_as=flagged_as, ties=ties))]
+        shares = {(p.chosen, p.rejected): preference_share(judgements, p.chosen, p.rejected)
+                  for _, pairs in labeled for p in pairs if not p.tied}
 
-        def share(chosen: int, rejected: int) -> float:
-            return preference_share(judgements, chosen, rejected)
-
-    shares: dict[tuple[int, int], float] = {}
-
-    def agreement_of(pair: Pair) -> float:
-        if pair.tied:
-            return TIE_AGREEMENT
-        key = (pair.chosen, pair.rejected)
-        if key not in shares:
-            shares[key] = share(pair.chosen, pair.rejected)
-        return shares[key]
-
-    texts = prompt.completions
-    with_margin = options.margin
-    rows = []
+    share = shares.get
+    rows: list[tuple] = []
     for labeler, pairs in labeled:
-        for pair in pairs:
-            agreement = agreement_of(pair)
-            row = {
-                "prompt": prompt.text,
-                "chosen": texts[pair.chosen],
-                "rejected": texts[pair.rejected],
-                "prompt_id": prompt.public_id,
-                "chosen_id": pair.chosen,
-                "rejected_id": pair.rejected,
-                "chosen_rank": pair.chosen_rank,
-                "rejected_rank": pair.rejected_rank,
-                "labeler": labeler,
-                "agreement": agreement,
-                "split": split,
-            }
-            if with_margin:
-                row["margin"] = _margin(pair, agreement, with_margin)
-            rows.append(row)
+        rows.extend([
+            (chosen, rejected, chosen_rank, rejected_rank, labeler,
+             TIE_AGREEMENT if tied else share((chosen, rejected), 0.0), None)
+            for chosen, rejected, chosen_rank, rejected_rank, tied in pairs
+        ])
+    if options.margin == "agreement":
+        rows = [(*row[:6], row[5]) for row in rows]
+    elif options.margin == "rank-gap":
+        rows = [(*row[:6], float(row[3] - row[2])) for row in rows]
     raw = [
         {
             "prompt_id": prompt.public_id,
-            "labeler": pseudonym(ranking.labeler_id),
+            "labeler": name,
             "tiers": tiers,
             "flagged": flagged,
-            "shown_order": [cid for cid in ranking.shown_order if cid not in prompt.canaries],
+            "shown_order": [cid for cid in ranking.shown_order if cid not in canaries] if canaries
+            else ranking.shown_order,
             "instructions_version": ranking.instruction_version,
             "duration_ms": ranking.duration_ms,
             "submitted_at": ranking.submitted_at,
             "split": split,
         }
-        for ranking, (tiers, flagged) in zip(rankings, cleaned, strict=True)
+        for name, ranking, (tiers, flagged) in zip(names, rankings, cleaned, strict=True)
     ]
     return PromptExport(split, rows, raw)

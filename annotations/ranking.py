@@ -5,8 +5,9 @@ more than one id is a tie. Flagged completions (nonsensical, confusing, irreleva
 the tiers."""
 
 import itertools
-import math
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 Tiers = Sequence[Sequence[int]]
@@ -101,35 +102,37 @@ def ranking_to_pairs(
         raise ValueError(f"flagged_as must be one of {FLAGGED_OPTIONS}, got {flagged_as!r}")
     if ties not in TIES_OPTIONS:
         raise ValueError(f"ties must be one of {TIES_OPTIONS}, got {ties!r}")
+    # Pairs are made by the million in an export: tuple.__new__ builds a Pair without the
+    # keyword handling of Pair(...), several times faster; the fields are the same.
+    make = tuple.__new__
     pairs: list[Pair] = []
     below_all = len(tiers) + 1
     for rank, upper in enumerate(tiers, start=1):
         if ties == "include" and len(upper) > 1:
-            pairs.extend(Pair(a, b, rank, rank, True) for a, b in itertools.combinations(sorted(upper), 2))
+            pairs.extend([make(Pair, (a, b, rank, rank, True)) for a, b in itertools.combinations(sorted(upper), 2)])
         for lower_rank, lower in enumerate(tiers[rank:], start=rank + 1):
-            pairs.extend(Pair(a, b, rank, lower_rank) for a in upper for b in lower)
-        if flagged_as == "rejected":
-            pairs.extend(Pair(a, b, rank, below_all) for a in upper for b in flagged)
+            pairs.extend([make(Pair, (a, b, rank, lower_rank, False)) for a in upper for b in lower])
+        if flagged_as == "rejected" and flagged:
+            pairs.extend([make(Pair, (a, b, rank, below_all, False)) for a in upper for b in flagged])
     return pairs
 
 
-def preference_positions(tiers: Tiers, flagged: Iterable[int]) -> dict[int, float]:
-    """Completion id → position for comparing preferences: its tier number, flagged ones last.
-    A labeler prefers a to b when a's position is smaller (ranked above it, or b was flagged)."""
-    positions: dict[int, float] = {cid: rank for rank, tier in enumerate(tiers, start=1) for cid in tier}
-    positions.update((cid, math.inf) for cid in flagged)
-    return positions
+def strict_preferences(tiers: Tiers, flagged: Sequence[int]) -> list[Pair]:
+    """What a ranking says is better than what: a above b when a's tier is higher, or a is ranked
+    and b flagged. Ties and two flagged completions say nothing. (Same convention as consensus.py.)"""
+    return ranking_to_pairs(tiers, flagged, flagged_as="rejected", ties="drop")
 
 
-def preferring_share(positions_per_labeler: Sequence[Mapping[int, float]], chosen: int, rejected: int) -> float:
-    """Share of a prompt's labelers who preferred `chosen` to `rejected`, among those who were
-    shown both (0 when none was). Tied, or both flagged, is not a preference. Same convention as
-    consensus.preference_share, over positions computed once per ranking (the export's hot loop)."""
-    shown = preferred = 0
-    for positions in positions_per_labeler:
-        a, b = positions.get(chosen), positions.get(rejected)
-        if a is None or b is None:
-            continue
-        shown += 1
-        preferred += a < b
-    return preferred / shown if shown else 0.0
+def preference_shares(
+    preferences: Sequence[Sequence[Pair]], shown: Sequence[AbstractSet[int]]
+) -> dict[tuple[int, int], float]:
+    """(a, b) → share of the rankings that show both a and b and prefer a, for every pair at least
+    one ranking prefers (absent pairs: 0). `preferences[i]` are ranking i's strict_preferences and
+    `shown[i]` the completions it mentions. Computed once per prompt, so it costs a few
+    operations per pair, not per pair and ranking: the export calls it for every prompt."""
+    counts: Counter[tuple[int, int]] = Counter()
+    for pairs in preferences:
+        counts.update([(pair[0], pair[1]) for pair in pairs])
+    if all(ids == shown[0] for ids in shown):
+        return {key: n / len(shown) for key, n in counts.items()}
+    return {(a, b): n / sum(1 for ids in shown if a in ids and b in ids) for (a, b), n in counts.items()}

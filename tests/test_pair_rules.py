@@ -7,14 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from annotations.consensus import Judgement, preference_share
-from annotations.pairs import ExportOptions, ExportOptionsError, PromptRecord, RankingRecord, prompt_rows, split_of
-from annotations.ranking import (
-    Pair,
-    preference_positions,
-    preferring_share,
-    ranking_to_pairs,
-    without_completions,
+from annotations.pairs import (
+    ExportOptions,
+    ExportOptionsError,
+    PromptRecord,
+    RankingRecord,
+    pair_record,
+    prompt_rows,
+    split_of,
 )
+from annotations.ranking import Pair, preference_shares, ranking_to_pairs, strict_preferences, without_completions
 
 
 def chosen_rejected(pairs):
@@ -95,7 +97,7 @@ judgements_strategy = st.lists(
     st.permutations(list(range(1, 6))).flatmap(
         lambda order: st.tuples(st.integers(0, 5), st.integers(1, 3)).map(
             lambda cut: Judgement(
-                tiers=[order[i:i + cut[1]] for i in range(0, cut[0], cut[1])], flagged=order[cut[0]:]
+                tiers=[order[i:min(i + cut[1], cut[0])] for i in range(0, cut[0], cut[1])], flagged=order[cut[0]:]
             )
         )
     ),
@@ -106,8 +108,11 @@ judgements_strategy = st.lists(
 
 @given(judgements_strategy, st.sampled_from(list(itertools.permutations(range(1, 6), 2))))
 def test_export_agreement_matches_the_consensus_modules_preference_share(judgements, pair):
-    positions = [preference_positions(j.tiers, j.flagged) for j in judgements]
-    assert preferring_share(positions, *pair) == pytest.approx(preference_share(judgements, *pair))
+    shares = preference_shares(
+        [strict_preferences(j.tiers, j.flagged) for j in judgements],
+        [frozenset(itertools.chain(j.flagged, *j.tiers)) for j in judgements],
+    )
+    assert shares.get(pair, 0.0) == pytest.approx(preference_share(judgements, *pair))
 
 
 # --- one prompt → rows --------------------------------------------------------------------------
@@ -120,27 +125,32 @@ def names(user_id: int) -> str:
     return f"labeler-{user_id}"
 
 
+def records(prompt, rankings, options):
+    result = prompt_rows(prompt, rankings, options, names)
+    return [pair_record(prompt, result.split, row, bool(options.margin)) for row in result.pairs]
+
+
 def test_labeler_mode_rows_carry_pseudonym_ranks_and_agreement():
     rankings = [
         RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3]),
         RankingRecord(11, [[2], [3], [1]], [], [3, 1, 2]),
     ]
-    result = prompt_rows(PROMPT, rankings, ExportOptions(), names)
-    assert len(result.pairs) == 6
-    first = result.pairs[0]
+    rows = records(PROMPT, rankings, ExportOptions())
+    assert len(rows) == 6
+    first = rows[0]
     assert first == {
         "prompt": "Why is the sky blue?", "chosen": "two", "rejected": "one", "prompt_id": "q-7", "chosen_id": 2,
         "rejected_id": 1, "chosen_rank": 1, "rejected_rank": 2, "labeler": "labeler-10", "agreement": 1.0,
         "split": "train",
     }
-    by_pair = {(r["labeler"], r["chosen_id"], r["rejected_id"]): r["agreement"] for r in result.pairs}
+    by_pair = {(r["labeler"], r["chosen_id"], r["rejected_id"]): r["agreement"] for r in rows}
     assert by_pair["labeler-10", 1, 3] == 0.5  # only one of the two labelers put 1 above 3
     assert by_pair["labeler-11", 3, 1] == 0.5
 
 
 def test_tied_pair_has_agreement_one_half():
     rankings = [RankingRecord(10, [[1, 2], [3]], [], [1, 2, 3])]
-    rows = prompt_rows(PROMPT, rankings, ExportOptions(ties="include"), names).pairs
+    rows = records(PROMPT, rankings, ExportOptions(ties="include"))
     tie = next(r for r in rows if r["chosen_rank"] == r["rejected_rank"])
     assert (tie["chosen_id"], tie["rejected_id"], tie["agreement"]) == (1, 2, 0.5)
 
@@ -149,7 +159,7 @@ def test_canary_never_reaches_pairs_or_raw_rankings():
     prompt = PROMPT._replace(completions={1: "one", 2: "two"}, canaries=frozenset({3}))
     rankings = [RankingRecord(10, [[2], [3], [1]], [], [3, 1, 2])]
     result = prompt_rows(prompt, rankings, ExportOptions(flagged="rejected"), names)
-    assert [(r["chosen_id"], r["rejected_id"], r["rejected_rank"]) for r in result.pairs] == [(2, 1, 2)]
+    assert [row[:4] for row in result.pairs] == [(2, 1, 1, 2)]
     assert result.rankings[0]["tiers"] == [[2], [1]]
     assert result.rankings[0]["shown_order"] == [1, 2]
 
@@ -160,7 +170,7 @@ def test_consensus_mode_gives_one_set_of_pairs_with_null_labeler():
         RankingRecord(11, [[2], [1], [3]], [], [1, 2, 3]),
         RankingRecord(12, [[1], [2], [3]], [], [1, 2, 3]),
     ]
-    rows = prompt_rows(PROMPT, rankings, ExportOptions(mode="consensus"), names).pairs
+    rows = records(PROMPT, rankings, ExportOptions(mode="consensus"))
     assert [(r["chosen_id"], r["rejected_id"]) for r in rows] == [(2, 1), (2, 3), (1, 3)]
     assert {r["labeler"] for r in rows} == {None}
     assert [r["agreement"] for r in rows] == pytest.approx([2 / 3, 1.0, 1.0])
@@ -169,12 +179,12 @@ def test_consensus_mode_gives_one_set_of_pairs_with_null_labeler():
 @pytest.mark.parametrize(("margin", "expected"), [("agreement", [1.0, 1.0, 1.0]), ("rank-gap", [1.0, 2.0, 1.0])])
 def test_margin_column(margin, expected):
     rankings = [RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3])]
-    rows = prompt_rows(PROMPT, rankings, ExportOptions(margin=margin), names).pairs
+    rows = records(PROMPT, rankings, ExportOptions(margin=margin))
     assert [r["margin"] for r in rows] == expected
 
 
 def test_no_margin_column_by_default():
-    rows = prompt_rows(PROMPT, [RankingRecord(10, [[2], [1], [3]], [], [])], ExportOptions(), names).pairs
+    rows = records(PROMPT, [RankingRecord(10, [[2], [1], [3]], [], [])], ExportOptions())
     assert all("margin" not in r for r in rows)
 
 
@@ -203,3 +213,44 @@ def test_bad_option_names_the_option(options, option):
     with pytest.raises(ExportOptionsError) as error:
         ExportOptions.from_dict(options)
     assert error.value.option == option
+
+
+def test_agreement_counts_a_flagged_completion_as_below_the_ranked_ones():
+    rankings = [
+        RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3]),
+        RankingRecord(11, [[2], [1]], [3], [1, 2, 3]),
+    ]
+    rows = records(PROMPT, rankings, ExportOptions())
+    assert {(r["chosen_id"], r["rejected_id"]): r["agreement"] for r in rows}[1, 3] == 1.0
+
+
+# --- the JSONL writer's fast path writes exactly what orjson makes of the record ----------------
+
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@given(
+    prompt_text=texts,
+    completion_texts=st.lists(texts, min_size=2, max_size=4),
+    public_id=texts,
+    labeler=st.one_of(st.none(), texts),
+    agreement=st.floats(min_value=0, max_value=1),
+    margin=st.sampled_from([None, "agreement", "rank-gap"]),
+)
+def test_jsonl_lines_are_the_records_serialised_by_orjson(
+    tmp_path_factory, prompt_text, completion_texts, public_id, labeler, agreement, margin
+):
+    import orjson
+
+    from annotations.pairfiles import JsonlPairWriter
+
+    options = ExportOptions(margin=margin)
+    prompt = PromptRecord(1, public_id, prompt_text, dict(enumerate(completion_texts, start=100)))
+    rows = [(100, 101, 1, 2, labeler, agreement, 1.0 if margin else None),
+            (101, 100, 1, 3, labeler, 1 / 3, 2.0 if margin else None)]
+    path = tmp_path_factory.mktemp("jsonl") / "pairs.jsonl"
+    writer = JsonlPairWriter(path, options.columns, "test")
+    writer.write_pairs(prompt, rows)
+    writer.close()
+    expected = b"".join(orjson.dumps(pair_record(prompt, "test", row, bool(margin))) + b"\n" for row in rows)
+    assert path.read_bytes() == expected

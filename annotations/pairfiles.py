@@ -1,0 +1,334 @@
+"""Writing the export's files: plain Python over plain records (no Django), shared by the
+database export (exporting.py) and the bench's in-memory ceiling.
+
+Every file is written under a temporary name in its directory, fsynced and renamed when complete,
+so a reader (or a crash) never sees half a file under the final name."""
+
+import csv
+import hashlib
+import os
+import queue
+import secrets
+import threading
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from .pairs import ExportOptions, PromptExport, PromptRecord, RankingRecord, prompt_rows
+
+PARQUET_ROW_GROUP = 50_000  # pairs per Parquet row group: bounded memory, efficient reads
+
+
+def temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """fsync, then atomically rename: a reader sees the whole file or none."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    tmp = temporary_name(path)
+    tmp.write_bytes(data)
+    publish(tmp, path)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _AtomicBinaryFile:
+    """A binary file written under a temporary name and hashed as it is written.
+
+    Hashing and writing happen in a background thread, fed with chunks of about a megabyte
+    through a short queue: hashlib and file writes release the GIL, so they run on another core
+    while the export makes the next rows, and the queue keeps memory bounded. The thread also
+    flushes to disk every SYNC_EVERY bytes, so the final fsync before the rename is short."""
+
+    CHUNK = 1 << 20
+    SYNC_EVERY = 64 << 20
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.tmp = path, temporary_name(path)
+        self.handle = open(self.tmp, "wb", buffering=0)  # noqa: SIM115 - closed in close()/abort()
+        self.digest = hashlib.sha256()
+        self.pending: list[bytes] = []
+        self.pending_size = 0
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._drain, name=f"write {path.name}", daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        unsynced = 0
+        while (chunk := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep taking chunks so that the producer never blocks
+            try:
+                self.digest.update(chunk)
+                self.handle.write(chunk)
+                unsynced += len(chunk)
+                if unsynced >= self.SYNC_EVERY:
+                    os.fdatasync(self.handle.fileno())
+                    unsynced = 0
+            except BaseException as exc:  # reported to the producer in write()/close()
+                self.error = exc
+
+    def write(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= self.CHUNK:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.pending:
+            self.queue.put(b"".join(self.pending))
+            self.pending, self.pending_size = [], 0
+
+    def _stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def close(self) -> str:
+        self._hand_over()
+        self._stop()
+        if self.error is not None:
+            self.handle.close()
+            self.tmp.unlink(missing_ok=True)
+            raise self.error
+        self.handle.close()
+        publish(self.tmp, self.path)
+        return self.digest.hexdigest()
+
+    def abort(self) -> None:
+        self.pending = []
+        self._stop()
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class RecordsJsonlWriter(_AtomicBinaryFile):
+    """JSON Lines of dicts (rankings.jsonl)."""
+
+    def write_records(self, records: list[dict[str, Any]]) -> None:
+        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        self.write(b"".join([dumps(record, option=option) for record in records]))
+
+
+class JsonlPairWriter(_AtomicBinaryFile):
+    """Pairs as JSON Lines, byte for byte what orjson makes of pairs.pair_record (a test checks
+    it), but each text is escaped once per prompt rather than once per pair: a prompt's texts
+    recur in every one of its pairs, and escaping them is most of the cost of a line."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
+        super().__init__(path)
+        self.with_margin = "margin" in columns
+        self.split_tail = b',"split":' + orjson.dumps(split)
+        self.cached: dict[Any, bytes] = {None: b"null"}  # labelers and numbers, serialised once
+
+    def _json(self, value: Any) -> bytes:
+        data = self.cached.get(value)
+        if data is None:
+            data = self.cached[value] = orjson.dumps(value)
+        return data
+
+    def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
+        dumps, value = orjson.dumps, self._json
+        head = b'{"prompt":' + dumps(prompt.text) + b',"chosen":'
+        prompt_id = b',"prompt_id":' + dumps(prompt.public_id) + b',"chosen_id":'
+        texts = {cid: dumps(text) for cid, text in prompt.completions.items()}
+        split_tail = self.split_tail
+        lines = []
+        if self.with_margin:
+            template = (b'%b%b,"rejected":%b%b%d,"rejected_id":%d,"chosen_rank":%d,"rejected_rank":%d,'
+                        b'"labeler":%b,"agreement":%b%b,"margin":%b}\n')
+            for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows:
+                lines.append(template % (head, texts[chosen], texts[rejected], prompt_id, chosen, rejected,
+                                         chosen_rank, rejected_rank, value(labeler), value(agreement), split_tail,
+                                         value(margin)))
+        else:
+            template = (b'%b%b,"rejected":%b%b%d,"rejected_id":%d,"chosen_rank":%d,"rejected_rank":%d,'
+                        b'"labeler":%b,"agreement":%b%b}\n')
+            for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, _ in rows:
+                lines.append(template % (head, texts[chosen], texts[rejected], prompt_id, chosen, rejected,
+                                         chosen_rank, rejected_rank, value(labeler), value(agreement), split_tail))
+        self.write(b"".join(lines))
+
+
+class CsvPairWriter:
+    """CSV with a header row; an empty cell for a null (e.g. `labeler` in consensus mode)."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
+        self.path, self.tmp, self.split = path, temporary_name(path), split
+        self.with_margin = "margin" in columns
+        self.handle = open(self.tmp, "w", encoding="utf-8", newline="", buffering=1 << 20)  # noqa: SIM115
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow(columns)
+
+    def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
+        text, texts, public_id, split = prompt.text, prompt.completions, prompt.public_id, self.split
+        self.writer.writerows([
+            [text, texts[chosen], texts[rejected], public_id, chosen, rejected, chosen_rank, rejected_rank, labeler,
+             agreement, split, *((margin,) if self.with_margin else ())]
+            for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows
+        ])
+
+    def close(self) -> None:
+        self.handle.close()
+        publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class ParquetPairWriter:
+    """Parquet with a fixed schema, zstd-compressed, written one row group at a time."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.pa = pa
+        types = {
+            "chosen_id": pa.int64(), "rejected_id": pa.int64(), "chosen_rank": pa.int32(),
+            "rejected_rank": pa.int32(), "agreement": pa.float64(), "margin": pa.float64(),
+        }
+        self.schema = pa.schema([(name, types.get(name, pa.string())) for name in columns])
+        self.path, self.tmp, self.columns, self.split = path, temporary_name(path), columns, split
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        self.buffer: dict[str, list] = {name: [] for name in columns}
+        self.buffered = 0
+
+    def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
+        columns, texts = self.buffer, prompt.completions
+        for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows:
+            columns["chosen"].append(texts[chosen])
+            columns["rejected"].append(texts[rejected])
+            columns["chosen_id"].append(chosen)
+            columns["rejected_id"].append(rejected)
+            columns["chosen_rank"].append(chosen_rank)
+            columns["rejected_rank"].append(rejected_rank)
+            columns["labeler"].append(labeler)
+            columns["agreement"].append(agreement)
+            if "margin" in columns:
+                columns["margin"].append(margin)
+        columns["prompt"].extend([prompt.text] * len(rows))
+        columns["prompt_id"].extend([prompt.public_id] * len(rows))
+        columns["split"].extend([self.split] * len(rows))
+        self.buffered += len(rows)
+        if self.buffered >= PARQUET_ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffered:
+            table = self.pa.Table.from_pydict(self.buffer, schema=self.schema)
+            self.writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
+            self.buffer = {name: [] for name in self.columns}
+            self.buffered = 0
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+        publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+WRITERS = {"jsonl": JsonlPairWriter, "csv": CsvPairWriter, "parquet": ParquetPairWriter}
+
+
+class Counts(NamedTuple):
+    prompts: int
+    rankings: int
+    pairs: int
+
+
+class PairsResult(NamedTuple):
+    splits: dict[str, Counts]
+    files: list[str]  # names of the files written in out_dir
+    sha256: dict[str, str]  # of the files hashed while written (the others: sha256_of afterwards)
+    instruction_versions: list[int]
+
+
+def pair_file_names(options: ExportOptions) -> dict[str, str]:
+    """Split → file name: pairs.<ext>, or train.<ext> and test.<ext> with a test fraction."""
+    if options.test_fraction:
+        return {split: f"{split}.{options.format}" for split in options.split_names}
+    return {"train": f"pairs.{options.format}"}
+
+
+def write_pairs(
+    prompts: Iterable[tuple[PromptRecord, list[RankingRecord]]],
+    options: ExportOptions,
+    out_dir: Path,
+    pseudonym: Callable[[int], str],
+    on_prompt: Callable[[int], None] | None = None,
+) -> PairsResult:
+    """Write the pair file(s) and rankings.jsonl from a stream of (prompt, its rankings), one
+    prompt at a time. `on_prompt(rankings_done)` is called after each prompt (for progress)."""
+    names = pair_file_names(options)
+    writers = {split: WRITERS[options.format](out_dir / name, options.columns, split) for split, name in names.items()}
+    raw = RecordsJsonlWriter(out_dir / "rankings.jsonl")
+    counts = {split: [0, 0, 0] for split in names}
+    versions: set[int] = set()
+    done = 0
+    try:
+        for prompt, rankings in prompts:
+            result: PromptExport = prompt_rows(prompt, rankings, options, pseudonym)
+            if result.pairs:
+                writers[result.split].write_pairs(prompt, result.pairs)
+            raw.write_records(result.rankings)
+            tally = counts[result.split]
+            tally[0] += 1
+            tally[1] += len(rankings)
+            tally[2] += len(result.pairs)
+            versions.update(r.instruction_version for r in rankings if r.instruction_version is not None)
+            done += len(rankings)
+            if on_prompt is not None:
+                on_prompt(done)
+    except BaseException:
+        for writer in [*writers.values(), raw]:
+            writer.abort()
+        raise
+    digests = {}
+    for split, writer in writers.items():
+        digest = writer.close()
+        if digest:
+            digests[names[split]] = digest
+    digests["rankings.jsonl"] = raw.close()
+    return PairsResult(
+        {split: Counts(*tally) for split, tally in counts.items()},
+        [*names.values(), "rankings.jsonl"],
+        digests,
+        sorted(versions),
+    )
+
+
+def write_zip(source_dir: Path, names: list[str], zip_path: Path) -> None:
+    """One zip of the bundle, written under a temporary name and renamed when complete."""
+    tmp = temporary_name(zip_path)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for name in names:
+                # Parquet is compressed already: storing it saves time and loses nothing.
+                method = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
+                archive.write(source_dir / name, arcname=name, compress_type=method)
+        publish(tmp, zip_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

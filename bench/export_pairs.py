@@ -1,0 +1,232 @@
+"""Benchmark: the JSONL pair export of a project with P prompts x 4 completions x 3 labelers on
+PostgreSQL (100,000 prompts: 300,000 rankings, 1.8 M labeler pairs), against the ceiling of the same
+records serialised from memory with no database, measured in the same run.
+
+    .venv/bin/python bench/export_pairs.py [--prompts 10000,100000] [--chars 300]
+        [--database-url postgres://postgres@127.0.0.1:5432/lh_export_bench] [--keep]
+
+For each size the data is built once (bulk_create in batches; rankings are random permutations,
+no ties, no flags, so every ranking gives 6 pairs), then each measurement runs in a fresh
+subprocess so that its peak RSS (VmHWM) is that of the exporting process alone:
+
+- export:  annotations.exporting.write_bundle, i.e. exactly what `manage.py export_pairs` and the
+           worker run: three server-side cursors, pairs + rankings.jsonl + README + manifest with
+           sha256 of every file.
+- ceiling: the same (prompt, rankings) records loaded into memory first (not timed), then
+           write_pairs + sha256 of the files: the export minus the database.
+
+Targets (issue 6): export >= 150,000 pairs/s, within 3x of the ceiling, peak RSS < 300 MB and flat
+from 10,000 to 100,000 prompts.
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lh_export_bench"
+COMPLETIONS, LABELERS = 4, 3
+VOCABULARY = ("the model answer helpful prompt completion ranking data label human feedback reward policy token "
+         "sentence because however therefore example result question useful clear short long careful kind "
+         "river mountain city garden window kitchen morning evening history science music language")
+WORDS = VOCABULARY.split()
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DEBUG"] = "false"  # as in production: no query log
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def ensure_database(database_url: str) -> None:
+    import psycopg2
+
+    name = database_url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("select 1 from pg_database where datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'create database "{name}"')
+    admin.close()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def build_project(slug: str, prompts: int, chars: int) -> None:
+    """P prompts x 4 completions, each ranked by the same 3 labelers (random order, no ties)."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
+
+    from annotations.models import Assignment, Completion, Project, Prompt, Ranking
+
+    Project.objects.filter(slug=slug).delete()
+    project = Project.objects.create(slug=slug, name=slug, labelers_per_prompt=LABELERS)
+    users = [get_user_model().objects.get_or_create(username=f"bench-labeler-{i}")[0] for i in range(LABELERS)]
+    rng = random.Random(7)
+    block = " ".join(rng.choice(WORDS) for _ in range(200_000))
+    now = timezone.now()
+    later = now + timedelta(minutes=30)
+    batch = 5000
+    for start in range(0, prompts, batch):
+        with transaction.atomic():
+            made = Prompt.objects.bulk_create(
+                Prompt(project=project, external_id=f"p{i}", text=f"Question {i}: " + block[i % 150_000:][:chars // 2],
+                       num_completions=COMPLETIONS, num_rankings=LABELERS)
+                for i in range(start, min(start + batch, prompts))
+            )
+            completions = Completion.objects.bulk_create(
+                Completion(prompt=prompt, position=j, text=block[(prompt.pk * 31 + j * 977) % 150_000:][:chars])
+                for prompt in made for j in range(1, COMPLETIONS + 1)
+            )
+            ids = [c.pk for c in completions]
+            orders = []
+            assignments = []
+            for index, prompt in enumerate(made):
+                mine = ids[index * COMPLETIONS:(index + 1) * COMPLETIONS]
+                for user in users:
+                    order = mine[:]
+                    rng.shuffle(order)
+                    orders.append(order)
+                    assignments.append(Assignment(project=project, prompt=prompt, labeler=user, shown_order=order,
+                                                  status=Assignment.Status.SUBMITTED, reserved_until=later))
+            assignments = Assignment.objects.bulk_create(assignments)
+            Ranking.objects.bulk_create(
+                Ranking(assignment=a, project=project, prompt_id=a.prompt_id, labeler_id=a.labeler_id,
+                        tiers=[[cid] for cid in order], flagged=[], shown_order=order, instruction_version=1,
+                        duration_ms=rng.randrange(5_000, 90_000))
+                for a, order in zip(assignments, orders, strict=True)
+            )
+    print(f"  built {slug}: {prompts} prompts, {prompts * COMPLETIONS} completions, {prompts * LABELERS} rankings",
+          flush=True)
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not getrusage's ru_maxrss: Linux carries that over from the
+    parent through fork and exec, so a child of a big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(kind: str, slug: str, out: Path) -> dict:
+    """Runs in the child process: one export, timed, with its peak RSS."""
+    from annotations.exporting import stream_prompts, write_bundle
+    from annotations.models import Project
+    from annotations.pairfiles import sha256_of, write_pairs
+    from annotations.pairs import ExportOptions
+    from annotations.quality import labeler_pseudonym
+
+    project = Project.objects.get(slug=slug)
+    options = ExportOptions()
+    rss_before = peak_rss_mb()
+    cpu_started = time.process_time()
+    if kind == "export":
+        started = time.perf_counter()
+        bundle = write_bundle(project, options, out)
+        seconds = time.perf_counter() - started
+        pairs = bundle.counts["pairs"]
+    else:
+        records = list(stream_prompts(project, options, set()))  # loaded before the clock starts
+        names = {}
+
+        def pseudonym(user_id: int) -> str:
+            if user_id not in names:
+                names[user_id] = labeler_pseudonym(project, user_id)
+            return names[user_id]
+
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        result = write_pairs(records, options, out, pseudonym)
+        for name in result.files:
+            if name not in result.sha256:
+                sha256_of(out / name)
+        seconds = time.perf_counter() - started
+        pairs = sum(c.pairs for c in result.splits.values())
+    cpu = time.process_time() - cpu_started
+    size = sum(p.stat().st_size for p in out.iterdir())
+    return {"kind": kind, "pairs": pairs, "seconds": seconds, "pairs_per_s": pairs / seconds, "cpu_seconds": cpu,
+            "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before, "bytes": size}
+
+
+def run_child(database_url: str, kind: str, slug: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="lh-export-bench-") as tmp:
+        result = subprocess.run(
+            [sys.executable, __file__, "--database-url", database_url, "--child", kind, "--slug", slug, "--out", tmp],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prompts", default="10000,100000", help="comma-separated project sizes")
+    parser.add_argument("--chars", type=int, default=300, help="characters per completion (prompt: half)")
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--keep", action="store_true", help="reuse projects already built at these sizes")
+    parser.add_argument("--child", choices=["export", "ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument("--slug", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        setup_django(args.database_url)
+        print(json.dumps(measure(args.child, args.slug, Path(args.out))))
+        return
+
+    ensure_database(args.database_url)
+    setup_django(args.database_url)
+    from annotations.models import Project, Ranking
+
+    sizes = [int(s) for s in args.prompts.split(",")]
+    print(f"export bench: {sizes} prompts x {COMPLETIONS} completions x {LABELERS} labelers, "
+          f"{args.chars} chars per completion, database {args.database_url}", flush=True)
+    rows = []
+    for prompts in sizes:
+        slug = f"bench-export-{prompts}"
+        built = Project.objects.filter(slug=slug).first()
+        if not (args.keep and built and Ranking.objects.filter(project=built).count() == prompts * LABELERS):
+            started = time.perf_counter()
+            build_project(slug, prompts, args.chars)
+            print(f"  (built in {time.perf_counter() - started:.0f}s)", flush=True)
+        export = run_child(args.database_url, "export", slug)
+        ceiling = run_child(args.database_url, "ceiling", slug)
+        rows.append((prompts, export, ceiling))
+        print(f"  {prompts:>7} prompts: export {export['pairs']:,} pairs in {export['seconds']:.2f}s wall "
+              f"= {export['pairs_per_s']:,.0f} pairs/s (CPU of the export process {export['cpu_seconds']:.2f}s), "
+              f"peak RSS {export['peak_rss_mb']:.0f} MB, {export['bytes'] / 1e6:,.0f} MB written", flush=True)
+        print(f"  {'':>7}          ceiling {ceiling['pairs_per_s']:,.0f} pairs/s ({ceiling['seconds']:.2f}s wall, "
+              f"CPU {ceiling['cpu_seconds']:.2f}s); export/ceiling time "
+              f"{export['seconds'] / ceiling['seconds']:.2f}x", flush=True)
+    largest = rows[-1][1]
+    smallest = rows[0][1]
+    print("targets:")
+    print(f"  >= 150,000 pairs/s at {rows[-1][0]} prompts: {largest['pairs_per_s']:,.0f} "
+          f"{'OK' if largest['pairs_per_s'] >= 150_000 else 'MISSED'}")
+    ratio = largest["seconds"] / rows[-1][2]["seconds"]
+    print(f"  within 3x of the ceiling: {ratio:.2f}x {'OK' if ratio <= 3 else 'MISSED'}")
+    print(f"  peak RSS < 300 MB: {largest['peak_rss_mb']:.0f} MB {'OK' if largest['peak_rss_mb'] < 300 else 'MISSED'}")
+    growth = largest["peak_rss_mb"] - smallest["peak_rss_mb"]
+    print(f"  flat from {rows[0][0]} to {rows[-1][0]} prompts: {smallest['peak_rss_mb']:.0f} -> "
+          f"{largest['peak_rss_mb']:.0f} MB ({growth:+.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
