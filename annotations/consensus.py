@@ -36,7 +36,7 @@ import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from typing import NamedTuple
 
 
@@ -348,33 +348,54 @@ class LabelerScore(NamedTuple):
 
 
 def leave_one_out_shares(
-    prompts: Iterable[Sequence[tuple[int, Judgement]]], method: str = "ranked_pairs"
+    prompts: Iterable[Sequence[tuple[int, Judgement]]], method: str = "ranked_pairs", distrusted: Set[int] = frozenset()
 ) -> dict[int, list[float]]:
     """Labeler → per-ranking agreement with the consensus of the other labelers of the same
-    prompt. `prompts` yields, per prompt, its (labeler, judgement) pairs. A ranking is left out
-    when it is the prompt's only one or when the others' consensus orders no pair."""
+    prompt, leaving the `distrusted` ones out of that consensus. `prompts` yields, per prompt, its
+    (labeler, judgement) pairs. A ranking is left out when no other trusted ranking of its prompt
+    exists or when their consensus decides no pair."""
     shares: dict[int, list[float]] = defaultdict(list)
     for ranked in prompts:
         if len(ranked) < 2:
             continue
         for i, (labeler, judgement) in enumerate(ranked):
-            others = [other for j, (_, other) in enumerate(ranked) if j != i]
+            others = [other for j, (who, other) in enumerate(ranked) if j != i and who not in distrusted]
+            if not others:
+                continue
             agreeing, pairs = agreement_with(judgement, decided_pairs(others, method))
             if pairs:
                 shares[labeler].append(agreeing / pairs)
     return shares
 
 
-def labeler_scores(prompts: Iterable[Sequence[tuple[int, Judgement]]], method: str = "ranked_pairs") -> dict[
-    int, LabelerScore
-]:
+def labeler_scores(
+    prompts: Iterable[Sequence[tuple[int, Judgement]]], method: str = "ranked_pairs", distrusted: Set[int] = frozenset()
+) -> dict[int, LabelerScore]:
     """Labeler → LabelerScore; labelers with no comparable ranking are absent."""
     scores = {}
-    for labeler, values in leave_one_out_shares(prompts, method).items():
+    for labeler, values in leave_one_out_shares(prompts, method, distrusted).items():
         mean = sum(values) / len(values)
         low, high = wilson_interval(mean, len(values))
         scores[labeler] = LabelerScore(len(values), mean, low, high)
     return scores
+
+
+def score_labelers(
+    prompts: Iterable[Sequence[tuple[int, Judgement]]], method: str = "ranked_pairs", rounds: int = 3
+) -> tuple[dict[int, LabelerScore], set[int]]:
+    """Every labeler's score and the possible misreaders. Scores are first taken against all the
+    other labelers, then again against consensus made without the possible misreaders found so
+    far (until that set stops changing), so that a labeler who shared many prompts with a
+    misreader is not blamed for the misreader's rankings."""
+    prompts = list(prompts)
+    distrusted: set[int] = set()
+    for _ in range(rounds):
+        scores = labeler_scores(prompts, method, distrusted)
+        found = possible_misreaders(scores)
+        if found == distrusted:
+            break
+        distrusted = found
+    return scores, found
 
 
 # A labeler is a possible misreader when the top of their 95% interval lies below the median of

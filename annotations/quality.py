@@ -25,9 +25,8 @@ from .consensus import (
     LabelerScore,
     kendalls_w,
     krippendorff_alpha_ordinal,
-    labeler_scores,
     pairwise_agreement,
-    possible_misreaders,
+    score_labelers,
     strip_completions,
 )
 from .models import Completion, Project, Prompt, Ranking
@@ -70,11 +69,12 @@ def judgements_by_prompt(project: Project, canaries: set[int] | None = None) -> 
 
 
 def labeler_agreement(project: Project) -> dict[int, LabelerScore]:
-    """User id → agreement with the leave-one-out consensus (ranked pairs), 0..1, with the number
-    of rankings compared and a 95% Wilson interval. Canaries are left out. A labeler is absent
+    """User id → agreement with the leave-one-out consensus (ranked pairs, made without the
+    labelers found to be possible misreaders), 0..1, with the number of rankings compared and a
+    95% Wilson interval. Canaries are left out. A labeler is absent
     when none of their rankings could be compared yet (no other ranking of the same prompt, or
     the others' consensus orders nothing): their agreement is unknown, not zero."""
-    return labeler_scores(judgements_by_prompt(project).values())
+    return score_labelers(judgements_by_prompt(project).values())[0]
 
 
 # --- The quality report: the numbers of the quality page and of the agreement endpoint ----------
@@ -193,8 +193,7 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
             ws.append(w)
         prompt_rows.append(PromptRow(prompt_id, "", len(ranked), pair.share, w))
 
-    scores = labeler_scores(by_prompt.values())
-    misreaders = possible_misreaders(scores)
+    scores, misreaders = score_labelers(by_prompt.values())
     users = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
     labelers = [
         LabelerRow(

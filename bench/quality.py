@@ -45,10 +45,9 @@ from annotations.consensus import (  # noqa: E402 - after the path set-up, to ru
     consensus,
     kendalls_w,
     krippendorff_alpha_ordinal,
-    labeler_scores,
     pairwise_agreement,
     positions,
-    possible_misreaders,
+    score_labelers,
 )
 
 K = 3
@@ -200,8 +199,7 @@ def simulate(labelers: int, rankings_per_labeler: int, seed: int) -> dict:
         prompts.append((prompt, [(labeler.id, judge(prompt, labeler, rng)) for labeler in group]))
 
     started = time.perf_counter()
-    scores = labeler_scores(ranked for _, ranked in prompts)
-    detected = possible_misreaders(scores)
+    scores, detected = score_labelers(ranked for _, ranked in prompts)
     scoring_seconds = time.perf_counter() - started
 
     truly = {labeler.id for labeler in crowd if labeler.kind == "misreader"}

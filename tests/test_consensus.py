@@ -18,6 +18,7 @@ from annotations.consensus import (
     possible_misreaders,
     preference_share,
     rank_value_counts,
+    score_labelers,
     strip_completions,
     wilson_interval,
 )
@@ -225,3 +226,17 @@ def test_possible_misreaders_are_far_below_their_peers_once_measured():
     newcomer = {8: LabelerScore(3, 0.0, *wilson_interval(0.0, 3))}
     assert possible_misreaders({**good, **careless, **inverter, **newcomer}) == {7}
     assert possible_misreaders(inverter) == set()  # no peers to compare with
+
+
+def test_a_labeler_who_only_shared_prompts_with_misreaders_is_not_blamed_for_them():
+    truth, inverted = ranked(A, B, C, D), ranked(D, C, B, A)
+    prompts = (
+        [[(1, truth), (2, truth), (3, truth)], [(4, truth), (5, truth), (6, truth)]] * 12
+        + [[(7, inverted), (1, truth), (2, truth)], [(8, inverted), (3, truth), (4, truth)]] * 12
+        + [[(9, truth), (7, inverted), (8, inverted)]] * 12  # 9's only company: the two misreaders
+    )
+    assert 9 in possible_misreaders(labeler_scores(prompts))  # judged against the misreaders' consensus
+    scores, misreaders = score_labelers(prompts)
+    assert misreaders == {7, 8}
+    assert 9 not in scores  # no trusted company: unknown, not bad
+    assert scores[1].agreement == 1.0
