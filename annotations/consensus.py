@@ -13,11 +13,14 @@ Conventions, chosen once and used everywhere in this module:
   mention (only possible for canaries removed before the call) gives no preference either way.
 * **Consensus method: ranked pairs (Tideman)**, the Condorcet method OpenAssistant uses. It is
   exact, deterministic and O(n² log n), where an exact Kemeny–Young over weak orders would have
-  to search 7 million orders for 9 completions. Majorities are locked strongest first and a
-  majority that would close a cycle is dropped. Majorities of equal strength are taken as one
-  group, never in an arbitrary order: a pair whose majority lies on a cycle made of its group
-  and the pairs already locked is dropped, the rest are locked. A pair whose labelers are
-  evenly split has no majority and is never locked, so it is never broken arbitrarily.
+  to search 7 million orders for 9 completions. Majorities are locked strongest first (margin,
+  then the number of judgements behind the winner, then the Borda gap between winner and loser,
+  so that among equal majorities the one the rest of the data supports goes first) and a
+  majority that would close a cycle is dropped. Majorities equal on all three form one group,
+  never taken in an arbitrary order: a majority of the group that lies on a cycle made of its
+  group and the majorities already locked is dropped, the others are locked. A pair whose
+  labelers are evenly split has no majority and is never locked, so it is never broken
+  arbitrarily.
 * **Tiers of the consensus** are the layers of the locked majority graph: each completion sits in
   the first tier below everything a locked majority (directly or through a chain) puts above it.
   Two completions in one tier are therefore never ordered by a locked majority. (Ties are not
@@ -26,6 +29,9 @@ Conventions, chosen once and used everywhere in this module:
   flagged, and left out of the consensus tiers.
 * **Borda** (the baseline) scores each completion by the number of completions it beats minus
   the number that beat it, summed over judgements; equal scores share a tier.
+* **Agreement of a labeler with a consensus** (`agreement_with`) is measured over the pairs the
+  consensus decides (`decided_pairs`: locked majorities and their chains, not pairs that merely
+  land in different tiers), so an evenly split pair never counts for or against anyone.
 
 Canaries (known-bad completions, Completion.source == "canary") must be removed from the
 judgements before they reach these functions; annotations/quality.py does so (see
@@ -336,7 +342,7 @@ class LabelerScore(NamedTuple):
     """One labeler's agreement with the leave-one-out consensus of their prompts.
 
     `agreement` is the mean, over the labeler's rankings that could be compared, of the share of
-    the consensus's strictly ordered pairs the labeler ordered the same way (tie = half credit);
+    the consensus's decided pairs the labeler ordered the same way (tie = half credit);
     0..1, the scale of `export_pairs --exclude-labelers-below`. `rankings` is how many rankings
     were compared; [ci_low, ci_high] is a 95% Wilson interval with n = rankings, so it is wide
     for a labeler with few rankings."""
