@@ -40,13 +40,21 @@ def start_site(var_dir: str, port: int) -> subprocess.Popen:
     subprocess.run([*manage, "load_demo"], env=env, check=True, stdout=subprocess.DEVNULL)
     server = subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
+    try:
+        wait_for_server(f"http://127.0.0.1:{port}")
+    except SystemExit:
+        server.kill()
+        raise
+    return server
+
+
+def wait_for_server(base: str) -> None:
+    for _ in range(150):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=1)  # noqa: S310 - local URL
-            return server
+            urllib.request.urlopen(f"{base}/accounts/login/", timeout=1)  # noqa: S310 - a local URL
+            return
         except OSError:
             time.sleep(0.2)
-    server.kill()
     raise SystemExit("the development server did not start")
 
 
