@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import orjson
+import psycopg2
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -63,7 +64,7 @@ def import_prompt_set(
         records = parse_prompt_set(stream, filename, generation_enabled=project.generation_enabled)
         try:
             with transaction.atomic():
-                prompts, completions = _store(project, prompt_set, _only_valid(records))
+                prompts, completions = _store(project, prompt_set, _only_valid(records), report.prompts)
                 PromptSet.objects.filter(pk=prompt_set.pk).update(
                     status=PromptSet.Status.DONE, prompts=prompts, completions=completions
                 )
@@ -110,18 +111,19 @@ def _batches(records: Iterator[PromptRecord], size: int) -> Iterator[list[Prompt
         yield batch
 
 
-def _store(project: Project, prompt_set: PromptSet, records: Iterator[PromptRecord]) -> tuple[int, int]:
-    store_batch = _copy_batch if connection.vendor == "postgresql" else _bulk_create_batch
-    now = timezone.now()
+def _store(project: Project, prompt_set: PromptSet, records: Iterator[PromptRecord], expected: int
+           ) -> tuple[int, int]:
+    if connection.vendor == "postgresql":
+        return _copy_all(project, prompt_set, records, expected)
     prompts = completions = 0
     for batch in _batches(records, BATCH_PROMPTS):
-        store_batch(project, prompt_set, batch, now)
+        _bulk_create_batch(project, prompt_set, batch)
         prompts += len(batch)
         completions += sum(len(record.completions) for record in batch)
     return prompts, completions
 
 
-def _bulk_create_batch(project: Project, prompt_set: PromptSet, batch: list[PromptRecord], now) -> None:
+def _bulk_create_batch(project: Project, prompt_set: PromptSet, batch: list[PromptRecord]) -> None:
     created = Prompt.objects.bulk_create(
         Prompt(
             project=project, prompt_set=prompt_set, external_id=record.external_id, text=record.text,
@@ -176,33 +178,63 @@ PROMPT_FILLED = ("id", "project_id", "prompt_set_id", "external_id", "text", "me
 COMPLETION_FILLED = ("prompt_id", "position", "text", "source", "model")
 
 
-def _copy_batch(project: Project, prompt_set: PromptSet, batch: list[PromptRecord], now) -> None:
+def _copy_all(project: Project, prompt_set: PromptSet, records: Iterator[PromptRecord], expected: int
+              ) -> tuple[int, int]:
+    """COPY the prompts and completions, a batch at a time, into the open transaction."""
+    now = timezone.now()
     prompt_layout = CopyLayout(Prompt, PROMPT_FILLED, now)
     completion_layout = CopyLayout(Completion, COMPLETION_FILLED, now)
-    with connection.cursor() as cursor:
-        # Prompt ids come from the table's own sequence, so the completions can point at them.
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [Prompt._meta.db_table, len(batch)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        prompt_head = f"\t{project.pk}\t{prompt_set.pk}\t"
-        prompt_tail, completion_tail = prompt_layout.tail, completion_layout.tail
-        prompt_rows = io.StringIO()
-        completion_rows = io.StringIO()
-        for prompt_id, record in zip(ids, batch, strict=True):
-            external_id = copy_text(record.external_id) if record.external_id is not None else "\\N"
-            prompt_rows.write(
-                f"{prompt_id}{prompt_head}{external_id}\t{copy_text(record.text)}\t"
-                f"{copy_text(record.metadata_json)}\t{len(record.completions)}{prompt_tail}"
+    connection.ensure_connection()
+    raw = connection.connection
+    ids = _prompt_ids(raw, expected)
+    prompts = completions = 0
+    with raw.cursor() as cursor:
+        for batch in _batches(records, BATCH_PROMPTS):
+            prompt_rows, completion_rows = _format_batch(project, prompt_set, batch, ids, prompt_layout,
+                                                         completion_layout)
+            try:
+                cursor.copy_expert(prompt_layout.sql, prompt_rows)
+                if completion_rows.tell():
+                    completion_rows.seek(0)
+                    cursor.copy_expert(completion_layout.sql, completion_rows)
+            except psycopg2.IntegrityError as exc:
+                raise IntegrityError(str(exc)) from exc
+            prompts += len(batch)
+            completions += sum(len(record.completions) for record in batch)
+    return prompts, completions
+
+
+def _prompt_ids(raw, expected: int) -> Iterator[int]:
+    """Ids from the prompt table's own sequence, so the completions can point at their prompts;
+    reserved a batch at a time, and no more than the validated file needs."""
+    remaining = expected
+    while True:
+        count = max(1, min(remaining, BATCH_PROMPTS))
+        with raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [Prompt._meta.db_table, count],
             )
-            for position, completion in enumerate(record.completions, start=1):
-                completion_rows.write(
-                    f"{prompt_id}\t{position}\t{copy_text(completion.text)}\tuploaded\t"
-                    f"{copy_text(completion.model)}{completion_tail}"
-                )
-        prompt_rows.seek(0)
-        cursor.copy_expert(prompt_layout.sql, prompt_rows)
-        if completion_rows.tell():
-            completion_rows.seek(0)
-            cursor.copy_expert(completion_layout.sql, completion_rows)
+            yield from (row[0] for row in cursor.fetchall())
+        remaining -= count
+
+
+def _format_batch(project, prompt_set, batch, ids, prompt_layout, completion_layout) -> tuple[io.StringIO, io.StringIO]:
+    prompt_head = f"\t{project.pk}\t{prompt_set.pk}\t"
+    prompt_tail, completion_tail = prompt_layout.tail, completion_layout.tail
+    prompt_rows = io.StringIO()
+    completion_rows = io.StringIO()
+    for record in batch:
+        prompt_id = next(ids)
+        external_id = copy_text(record.external_id) if record.external_id is not None else "\\N"
+        prompt_rows.write(
+            f"{prompt_id}{prompt_head}{external_id}\t{copy_text(record.text)}\t"
+            f"{copy_text(record.metadata_json)}\t{len(record.completions)}{prompt_tail}"
+        )
+        for position, completion in enumerate(record.completions, start=1):
+            completion_rows.write(
+                f"{prompt_id}\t{position}\t{copy_text(completion.text)}\tuploaded\t"
+                f"{copy_text(completion.model)}{completion_tail}"
+            )
+    prompt_rows.seek(0)
+    return prompt_rows, completion_rows
