@@ -139,13 +139,11 @@ class JsonlPairWriter(_AtomicBinaryFile):
         self.cached: dict[Any, bytes] = {None: b"null"}  # labelers and numbers, serialised once
 
     def _json(self, value: Any) -> bytes:
-        data = self.cached.get(value)
-        if data is None:
-            data = self.cached[value] = orjson.dumps(value)
+        data = self.cached[value] = orjson.dumps(value)
         return data
 
     def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
-        dumps, value = orjson.dumps, self._json
+        dumps, cached, to_json = orjson.dumps, self.cached, self._json
         head = b'{"prompt":' + dumps(prompt.text) + b',"chosen":'
         prompt_id = b',"prompt_id":' + dumps(prompt.public_id) + b',"chosen_id":'
         texts = {cid: dumps(text) for cid, text in prompt.completions.items()}
@@ -155,15 +153,19 @@ class JsonlPairWriter(_AtomicBinaryFile):
             template = (b'%b%b,"rejected":%b%b%d,"rejected_id":%d,"chosen_rank":%d,"rejected_rank":%d,'
                         b'"labeler":%b,"agreement":%b%b,"margin":%b}\n')
             for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows:
-                lines.append(template % (head, texts[chosen], texts[rejected], prompt_id, chosen, rejected,
-                                         chosen_rank, rejected_rank, value(labeler), value(agreement), split_tail,
-                                         value(margin)))
+                lines.append(template % (
+                    head, texts[chosen], texts[rejected], prompt_id, chosen, rejected, chosen_rank, rejected_rank,
+                    cached.get(labeler) or to_json(labeler), cached.get(agreement) or to_json(agreement), split_tail,
+                    cached.get(margin) or to_json(margin),
+                ))
         else:
             template = (b'%b%b,"rejected":%b%b%d,"rejected_id":%d,"chosen_rank":%d,"rejected_rank":%d,'
                         b'"labeler":%b,"agreement":%b%b}\n')
             for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, _ in rows:
-                lines.append(template % (head, texts[chosen], texts[rejected], prompt_id, chosen, rejected,
-                                         chosen_rank, rejected_rank, value(labeler), value(agreement), split_tail))
+                lines.append(template % (
+                    head, texts[chosen], texts[rejected], prompt_id, chosen, rejected, chosen_rank, rejected_rank,
+                    cached.get(labeler) or to_json(labeler), cached.get(agreement) or to_json(agreement), split_tail,
+                ))
         self.write(b"".join(lines))
 
 

@@ -105,8 +105,13 @@ def ranking_to_pairs(
     # Pairs are made by the million in an export: tuple.__new__ builds a Pair without the
     # keyword handling of Pair(...), several times faster; the fields are the same.
     make = tuple.__new__
-    pairs: list[Pair] = []
     below_all = len(tiers) + 1
+    if not (flagged and flagged_as == "rejected") and all(len(tier) == 1 for tier in tiers):
+        # A strict order (the usual ranking): index pairs directly, no tier loops.
+        order = [tier[0] for tier in tiers]
+        n = len(order)
+        return [make(Pair, (order[i], order[j], i + 1, j + 1, False)) for i in range(n) for j in range(i + 1, n)]
+    pairs: list[Pair] = []
     for rank, upper in enumerate(tiers, start=1):
         if ties == "include" and len(upper) > 1:
             pairs.extend([make(Pair, (a, b, rank, rank, True)) for a, b in itertools.combinations(sorted(upper), 2)])

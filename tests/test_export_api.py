@@ -20,6 +20,12 @@ from .export_builders import rank
 from .factories import make_prompt, make_user
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Users are made by the dozen here; their passwords need no slow hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def eager():
     """Tasks run in the calling process (as without Redis), whatever the test mode."""

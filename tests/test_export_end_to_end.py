@@ -21,6 +21,12 @@ PROMPTS, LABELERS, COMPLETIONS = 6, 3, 3
 PAIRS_PER_RANKING = COMPLETIONS * (COMPLETIONS - 1) // 2
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Users are made by the dozen here; their passwords need no slow hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="module")
 def hf_offline(tmp_path_factory):
     """`datasets` must never reach the network, and caches under a temporary directory. Set

@@ -45,9 +45,6 @@ class Command(BaseCommand):
             raise CommandError("--project SLUG is required")
         if not opts["out"]:
             raise CommandError("--out DIR is required")
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            raise CommandError(f"no project with slug {opts['project']!r}")
         try:
             seed = int(opts["seed"])
         except ValueError:
@@ -66,6 +63,9 @@ class Command(BaseCommand):
             )
         except ExportOptionsError as exc:
             raise CommandError(f"--{exc.option.replace('_', '-')} {exc.message}")
+        project = Project.objects.filter(slug=opts["project"]).first()
+        if project is None:
+            raise CommandError(f"no project with slug {opts['project']!r}")
         out = Path(opts["out"])
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out}: exists and is not a directory")
