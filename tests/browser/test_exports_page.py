@@ -1,0 +1,67 @@
+"""The export page in a real browser: a researcher starts an export, watches its progress bar move
+while it runs, and downloads the bundle."""
+
+import zipfile
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from annotations.exporting import run_export
+from annotations.models import Export
+from annotations.pairs import ExportOptions
+from tests.export_builders import rank
+from tests.factories import make_project, make_prompt, make_user
+
+from .test_labeling_page import log_in
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def lab(live_server):
+    project = make_project("helpful", name="Helpfulness")
+    alice = make_user("alice", "labeler", project)
+    make_user("rita", "researcher", project)
+    for _ in range(2):
+        rank(make_prompt(project, 3), alice, [[2], [1], [3]])
+    return {"url": live_server.url, "project": project}
+
+
+def test_researcher_watches_an_export_progress_and_downloads_it(page: Page, lab, tmp_path):
+    project = lab["project"]
+    export = Export.objects.create(project=project, params=ExportOptions(format="csv").as_dict(),
+                                   status=Export.Status.RUNNING, progress=0.2)
+    log_in(page, lab["url"], "rita", "/projects/helpful/exports/")
+    row = page.locator(f'[data-export="{export.pk}"]')
+    expect(row.locator("[data-export-status]")).to_have_text("running")
+    expect(row.locator("[data-action='download']")).to_be_hidden()
+
+    # The worker moves on: the bar follows without a reload.
+    Export.objects.filter(pk=export.pk).update(progress=0.6)
+    page.wait_for_function(
+        f"document.querySelector('[data-export=\"{export.pk}\"] [data-export-progress]').value > 0.5")
+
+    # It finishes (run for real now, from the claim on).
+    Export.objects.filter(pk=export.pk).update(status=Export.Status.QUEUED)
+    assert run_export(export.pk)
+    expect(row.locator("[data-export-status]")).to_have_text("done")
+    expect(row.locator("[data-export-counts]")).to_have_text("6 pairs · 2 prompts")
+    with page.expect_download() as download_info:
+        row.locator("[data-action='download']").click()
+    path = tmp_path / "bundle.zip"
+    download_info.value.save_as(path)
+    with zipfile.ZipFile(path) as archive:
+        assert "pairs.csv" in archive.namelist()
+
+
+def test_researcher_starts_an_export_from_the_form(page: Page, lab):
+    log_in(page, lab["url"], "rita", "/projects/helpful/exports/")
+    page.select_option("#id_format", "parquet")
+    page.select_option("#id_mode", "consensus")
+    page.fill("#id_test_fraction", "0.5")
+    page.click("[data-export-form] button[type=submit]")
+    expect(page.locator("tr[data-export]")).to_have_count(1)
+    export = Export.objects.get()
+    assert (export.params["format"], export.params["mode"], export.params["test_fraction"]) == (
+        "parquet", "consensus", 0.5)
+    expect(page.locator("tr[data-export] .export-params")).to_contain_text("parquet · consensus")
