@@ -17,14 +17,16 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from .generation import FatalGenerationError, Generated, GenerationConfig, GenerationError, make_client
 from .models import Completion, GenerationJob, Project, Prompt
 
 logger = logging.getLogger(__name__)
+# httpx logs every request at INFO: one line per completion would drown a worker's log.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PROGRESS_EVERY_SECONDS = 0.5
 ACTIVE = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
@@ -78,10 +80,19 @@ def _work(project: Project, target: int) -> Iterator[tuple[int, str]]:
 def save_generated(prompt_id: int, generated: Generated, params: dict, target: int) -> bool:
     """Store one completion at the prompt's next free position, unless the prompt already has enough."""
     with transaction.atomic():
-        prompt = Prompt.objects.select_for_update().only("pk", "num_completions").get(pk=prompt_id)
+        if connection.vendor == "postgresql":
+            # Do not wait for the WAL flush of each completion: a crash can lose only the last few
+            # completions, never half of one, and the next run regenerates what is missing.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        last_position = Completion.objects.filter(prompt=OuterRef("pk")).order_by("-position").values("position")[:1]
+        prompt = (
+            Prompt.objects.select_for_update().only("pk", "num_completions")
+            .annotate(last_position=Subquery(last_position)).get(pk=prompt_id)
+        )
         if prompt.num_completions >= target:
             return False
-        last = Completion.objects.filter(prompt_id=prompt_id).aggregate(last=Max("position"))["last"] or 0
+        last = prompt.last_position or 0
         Completion.objects.create(
             prompt_id=prompt_id, position=last + 1, text=generated.text, source=Completion.Source.GENERATED,
             model=generated.model[:200], params={**params, "finish_reason": generated.finish_reason},

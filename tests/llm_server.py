@@ -111,3 +111,15 @@ class FakeLLM:
                     pass  # the client timed out and went away
 
         return Handler
+
+
+if __name__ == "__main__":
+    # For benchmarks: serve in a separate process, so the server does not share the client's GIL.
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.2)
+    options = parser.parse_args()
+    server = FakeLLM(latency=options.latency)
+    print(server.base_url, flush=True)
+    server._server.serve_forever()
