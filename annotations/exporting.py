@@ -11,8 +11,10 @@ manifest.json (parameters, counts, sha256 of every other file)."""
 
 import logging
 import os
+import queue
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -133,28 +135,87 @@ def _prompt_rows_orm(project: Project, chunk_size: int) -> Iterator[PromptRow]:
         )
 
 
+_PROMPTS_WITH_JSON_SQL = """
+    SELECT p.id, p.external_id, p.text,
+        (SELECT json_agg(json_build_array(c.id, c.text, c.source = %s) ORDER BY c.position)
+           FROM {completions} c WHERE c.prompt_id = p.id)::text,
+        (SELECT json_agg(json_build_array(r.labeler_id, r.tiers, r.flagged, r.shown_order,
+                                          r.instruction_version, r.duration_ms, r.submitted_at) ORDER BY r.id)
+           FROM {rankings} r WHERE r.prompt_id = p.id)::text
+    FROM {prompts} p
+    WHERE p.project_id = %s AND EXISTS (SELECT 1 FROM {rankings} r WHERE r.prompt_id = p.id)
+    ORDER BY p.id
+"""
+
+
+def _fetch_chunks(project_id: int, chunk_size: int) -> Iterator[list[tuple]]:
+    """Chunks of the query's rows, from a server-side cursor of the current thread's connection."""
+    sql = _PROMPTS_WITH_JSON_SQL.format(
+        prompts=Prompt._meta.db_table, completions=Completion._meta.db_table, rankings=Ranking._meta.db_table
+    )
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [Completion.Source.CANARY, project_id])
+        while rows := cursor.fetchmany(chunk_size):
+            yield rows
+
+
+def _fetch_chunks_in_a_thread(project_id: int, chunk_size: int) -> Iterator[list[tuple]]:
+    """The same chunks, read ahead by a thread with its own connection and transaction.
+
+    Outside a transaction Django declares server-side cursors WITH HOLD, and PostgreSQL then runs
+    the whole query before the first row arrives. In a transaction the cursor streams; the
+    transaction is the reader thread's, so that the export's progress updates (on the caller's
+    connection) are seen at once. The thread waits on PostgreSQL while this one makes pairs: the
+    database's work and Python's overlap, on two cores. The short queue bounds memory."""
+    chunks: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    done = object()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL jit = off")  # compiling this query costs more than it saves
+                for rows in _fetch_chunks(project_id, chunk_size):
+                    if not hand_over(rows):
+                        return
+            hand_over(done)
+        except BaseException as exc:  # raised again in the consuming thread
+            hand_over(exc)
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read, name=f"export read {project_id}", daemon=True)
+    reader.start()
+    try:
+        while (item := chunks.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _prompt_rows_postgresql(project: Project, chunk_size: int) -> Iterator[PromptRow]:
     """One server-side cursor over the prompts, each with its completions and rankings as JSON
-    built by PostgreSQL: a fifth of the rows and no per-field conversion in Python (the export's
-    pace on a large project is set by this read)."""
-    prompts, completions, rankings = Prompt._meta.db_table, Completion._meta.db_table, Ranking._meta.db_table
-    sql = f"""
-        SELECT p.id, p.external_id, p.text,
-            (SELECT json_agg(json_build_array(c.id, c.text, c.source = %s) ORDER BY c.position)
-               FROM {completions} c WHERE c.prompt_id = p.id)::text,
-            (SELECT json_agg(json_build_array(r.labeler_id, r.tiers, r.flagged, r.shown_order,
-                                              r.instruction_version, r.duration_ms, r.submitted_at) ORDER BY r.id)
-               FROM {rankings} r WHERE r.prompt_id = p.id)::text
-        FROM {prompts} p
-        WHERE p.project_id = %s AND EXISTS (SELECT 1 FROM {rankings} r WHERE r.prompt_id = p.id)
-        ORDER BY p.id
-    """  # noqa: S608 - table names come from the models, values are parameters
+    built by PostgreSQL: a fifth of the rows and no per-field conversion in Python. Inside a
+    transaction (a caller's, or a test's) it reads on this connection, which alone sees that
+    transaction's rows; otherwise a reader thread reads ahead."""
+    fetch = _fetch_chunks if connection.in_atomic_block else _fetch_chunks_in_a_thread
     loads = orjson.loads
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [Completion.Source.CANARY, project.pk])
-        while rows := cursor.fetchmany(chunk_size):
-            for prompt_id, external_id, text, completion_json, ranking_json in rows:
-                yield prompt_id, external_id, text, loads(completion_json or "[]"), loads(ranking_json)
+    for rows in fetch(project.pk, chunk_size):
+        for prompt_id, external_id, text, completion_json, ranking_json in rows:
+            yield prompt_id, external_id, text, loads(completion_json or "[]"), loads(ranking_json)
 
 
 def stream_prompts(

@@ -242,3 +242,30 @@ def test_export_page_is_closed_to_labelers_and_strangers(client, project, alice)
     assert client.get("/projects/helpful/exports/").status_code == 403
     client.force_login(make_user("eve"))
     assert client.get("/projects/helpful/exports/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_ahead_in_a_thread_gives_the_same_bundle_as_reading_in_the_transaction(tmp_path):
+    from django.db import connection, transaction
+
+    from annotations.exporting import stream_prompts
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the read-ahead thread is PostgreSQL's path")
+    project = make_project_elsewhere()
+    labelers = [make_user(f"l{i}", "labeler", project) for i in range(3)]
+    for i in range(25):
+        prompt = make_prompt(project, 4, external_id=f"x{i}")
+        for labeler in labelers:
+            rank(prompt, labeler, [[1], [3], [2, 4]] if i % 2 else [[4], [2]], flagged=[] if i % 2 else [1, 3])
+    options = ExportOptions(ties="include", flagged="rejected")
+    write_bundle(project, options, tmp_path / "thread")  # autocommit: the reader thread
+    with transaction.atomic():
+        write_bundle(project, options, tmp_path / "same")  # in a transaction: this connection
+    assert (tmp_path / "thread" / "pairs.jsonl").read_bytes() == (tmp_path / "same" / "pairs.jsonl").read_bytes()
+    # 12 prompts tie two of four (5 ordered pairs + 1 tied), 13 flag two (1 + 2·2 pairs), by 3 labelers
+    assert (tmp_path / "thread" / "pairs.jsonl").read_bytes().count(b"\n") == (12 * 6 + 13 * 5) * 3
+    # A reader that is left early stops its thread rather than hanging.
+    stream = stream_prompts(project, options, set(), chunk_size=2)
+    next(stream)
+    stream.close()
