@@ -401,8 +401,12 @@ def validate_prompt_set(
     *,
     generation_enabled: bool,
     taken_ids: Callable[[list[str]], set[str]] = lambda ids: set(),
+    on_valid: Callable[[PromptRecord], None] | None = None,
 ) -> ValidationReport:
-    """Read the whole file once: counts, the first MAX_ERRORS problems and their total."""
+    """Read the whole file once: counts, the first MAX_ERRORS problems and their total.
+
+    `on_valid` receives each valid prompt as long as no problem has been seen, so that a caller can
+    stage the rows for the insert during this same pass (they are thrown away if a problem follows)."""
     report = ValidationReport()
     try:
         items = parse_prompt_set(stream, filename, generation_enabled=generation_enabled, taken_ids=taken_ids)
@@ -412,6 +416,8 @@ def validate_prompt_set(
             else:
                 report.prompts += 1
                 report.completions += len(item.completions)
+                if on_valid is not None and report.ok:
+                    on_valid(item)
     except PromptSetError as exc:
         for problem in exc.errors:
             report.add(problem)

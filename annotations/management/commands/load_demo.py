@@ -2,13 +2,13 @@ import os
 import secrets
 from pathlib import Path
 
-import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotations.models import Completion, Project, Prompt
+from annotations.models import Project
 from annotations.projects import create_project
+from annotations.prompt_sets import import_prompt_set
 from annotations.roles import grant_role
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -55,12 +55,5 @@ class Command(BaseCommand):
         self.stdout.write("(the password is printed only this once)")
 
     def _load_prompts(self, project: Project) -> None:
-        for line in (DEMO_DIR / "prompts.jsonl").read_bytes().splitlines():
-            row = orjson.loads(line)
-            prompt = Prompt.objects.create(
-                project=project, external_id=row["id"], text=row["prompt"], num_completions=len(row["completions"])
-            )
-            Completion.objects.bulk_create(
-                Completion(prompt=prompt, position=i, text=text, source=Completion.Source.UPLOADED)
-                for i, text in enumerate(row["completions"], start=1)
-            )
+        # The same importer as the upload page, the API and `import_prompts`.
+        import_prompt_set(project, DEMO_DIR / "prompts.jsonl")
