@@ -43,7 +43,7 @@ from .pairs import ExportOptions, PromptRecord, RankingRecord
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 2000  # rows fetched per round trip of a server-side cursor
+CHUNK_SIZE = 1000  # rows fetched per round trip of a server-side cursor
 PROGRESS_EVERY_SECONDS = 0.5
 ProgressCallback = Callable[[float], None]
 
@@ -167,7 +167,7 @@ def _fetch_chunks_in_a_thread(project_id: int, chunk_size: int) -> Iterator[list
     transaction is the reader thread's, so that the export's progress updates (on the caller's
     connection) are seen at once. The thread waits on PostgreSQL while this one makes pairs: the
     database's work and Python's overlap, on two cores. The short queue bounds memory."""
-    chunks: queue.Queue = queue.Queue(maxsize=4)
+    chunks: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
     done = object()
 
@@ -491,6 +491,9 @@ def run_export(export_id: int, *, redelivered: bool = False) -> bool:
     export = Export.objects.select_related("project").get(pk=export_id)
     options = ExportOptions.from_dict(export.params)
     base = export_dir(export_id)
+    if redelivered:  # the files of the attempt that died with its worker
+        for stale in base.glob(".attempt-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     attempt = base / f".attempt-{secrets.token_hex(4)}"
 
     def report(fraction: float) -> None:

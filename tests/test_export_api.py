@@ -191,12 +191,18 @@ def test_a_lost_database_connection_is_retried_and_then_done(ranked, rita, monke
 def test_export_left_running_by_a_killed_worker_is_taken_back_only_on_redelivery(ranked, rita):
     export = Export.objects.create(project=ranked, requested_by=rita, params=ExportOptions().as_dict(),
                                    status=Export.Status.RUNNING, progress=0.4)
+    dead_attempt = exporting.export_dir(export.pk) / ".attempt-dead"
+    dead_attempt.mkdir(parents=True)
+    (dead_attempt / "pairs.jsonl").write_text('{"prompt": "half a li')
     assert run_export(export.pk) is False  # a second delivery while the first still runs does nothing
     export.refresh_from_db()
     assert (export.status, export.files) == ("running", {})
     assert run_export(export.pk, redelivered=True) is True
     export.refresh_from_db()
     assert export.status == "done" and export.counts["pairs"] == 12
+    assert not dead_attempt.exists()
+    assert sorted(p.name for p in exporting.export_dir(export.pk).iterdir()) == [
+        "bundle", f"labelhub-helpful-export-{export.pk}.zip"]
 
 
 def test_done_export_is_not_run_again(ranked, rita):
@@ -269,3 +275,49 @@ def test_reading_ahead_in_a_thread_gives_the_same_bundle_as_reading_in_the_trans
     stream = stream_prompts(project, options, set(), chunk_size=2)
     next(stream)
     stream.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_it(settings):
+    """SIGKILL in the middle of writing the pairs, in a real separate process: nothing is marked
+    done and no final file appears; the redelivered task takes the export back and completes it."""
+    import os
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database a second process can open (the SQLite test database is in memory)")
+    project = make_project_elsewhere()
+    labeler = make_user("kim", "labeler", project)
+    for _ in range(20):
+        rank(make_prompt(project, 4), labeler, [[1], [2], [3], [4]])
+    export = Export.objects.create(project=project, params=ExportOptions().as_dict())
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    script = (
+        "import os, signal, django\n"
+        "django.setup()\n"
+        "from annotations import pairfiles\n"
+        "from annotations.exporting import run_export\n"
+        "real = pairfiles.JsonlPairWriter.write_pairs\n"
+        "def write_then_die(self, prompt, rows):\n"
+        "    real(self, prompt, rows)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "pairfiles.JsonlPairWriter.write_pairs = write_then_die\n"
+        f"run_export({export.pk})\n"
+    )
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+           "DJANGO_SETTINGS_MODULE": "labelhub.settings"}
+    killed = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    export.refresh_from_db()
+    assert (export.status, export.files) == ("running", {})
+    base = exporting.export_dir(export.pk)
+    assert not (base / "bundle").exists() and not list(base.glob("*.zip"))
+    assert run_export(export.pk, redelivered=True)
+    export.refresh_from_db()
+    assert export.status == "done" and export.counts["pairs"] == 20 * 6
+    assert [p.name for p in base.iterdir() if p.name.startswith(".")] == []
