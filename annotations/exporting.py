@@ -355,7 +355,7 @@ def dataset_card(project: Project, options: ExportOptions, counts: dict[str, Any
         "",
         "## What the data is",
         "",
-        f"Human labelers read each prompt and ranked its completions from most to least {project.criterion}, "
+        f"Human labelers read each prompt and ranked its completions by {project.criterion}, "
         "best first; completions ranked equal are a tie, and a completion that was nonsensical, confusing "
         "or irrelevant was flagged instead of ranked. Each ranking of n completions becomes the pairs of "
         "completions in different tiers, the preferred one as `chosen` (reward 1) and the other as "
@@ -367,7 +367,8 @@ def dataset_card(project: Project, options: ExportOptions, counts: dict[str, Any
         f"- Flagged completions: **{options.flagged}**"
         + (" (no pair)" if options.flagged == "drop" else " (paired as rejected below every ranked completion)"),
         f"- Ties: **{options.ties}**" + (" (no pair)" if options.ties == "drop" else " (one pair, agreement 0.5)"),
-        f"- Only prompts ranked by all {project.labelers_per_prompt} labelers: **{options.complete_only}**",
+        f"- Only prompts ranked by all {project.labelers_per_prompt} labelers: "
+        f"**{'yes' if options.complete_only else 'no'}**",
         f"- Labelers with agreement below {options.exclude_labelers_below} left out: "
         f"**{counts.get('labelers_excluded', 0)}**" if options.exclude_labelers_below is not None
         else "- No labeler left out",
@@ -411,7 +412,8 @@ def dataset_card(project: Project, options: ExportOptions, counts: dict[str, Any
         "",
         "## Train a reward model with TRL",
         "",
-        "TRL's `RewardTrainer` reads the `chosen` and `rejected` columns (and `margin` when present). "
+        "TRL's `RewardTrainer` (TRL 0.12 or later) reads the `chosen` and `rejected` columns "
+        "(and `margin` when present). "
         "Write the prompt in front of each completion, or use the conversational form below for a chat model:",
         "",
         "```python",
@@ -434,12 +436,13 @@ def dataset_card(project: Project, options: ExportOptions, counts: dict[str, Any
         "",
         f"train = pairs[\"train\"].map(with_prompt).select_columns({keep})",
     ]
-    trainer_args = 'args=RewardConfig(output_dir="reward-model"), train_dataset=train'
+    evaluation = ""
     if "test" in names:
         lines.append(f"test = pairs[\"test\"].map(with_prompt).select_columns({keep})")
-        trainer_args += ", eval_dataset=test"
+        evaluation = ", eval_dataset=test"
     lines += [
-        f"trainer = RewardTrainer(model=model, processing_class=tokenizer, {trainer_args})",
+        "trainer = RewardTrainer(model=model, processing_class=tokenizer,",
+        f'                        args=RewardConfig(output_dir="reward-model"), train_dataset=train{evaluation})',
         "trainer.train()",
         "```",
         "",

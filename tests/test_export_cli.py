@@ -4,6 +4,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,12 +87,16 @@ def test_rankings_file_has_every_raw_ranking_with_pseudonym_shown_order_and_time
     assert (mine["instructions_version"], mine["duration_ms"], mine["flagged"]) == (1, 30_000, [])
 
 
-def test_dataset_card_says_how_to_load_and_train(tmp_path, lecture):
-    card = (export(tmp_path) / "README.md").read_text()
-    assert 'load_dataset("json", data_files={"train": "pairs.jsonl"})' in card
+@pytest.mark.parametrize("split", [[], ["--test-fraction", "0.5", "--margin", "agreement"]])
+def test_dataset_card_says_how_to_load_and_train(tmp_path, lecture, split):
+    card = (export(tmp_path, *split) / "README.md").read_text()
+    files = '{"train": "train.jsonl", "test": "test.jsonl"}' if split else '{"train": "pairs.jsonl"}'
+    assert f'load_dataset("json", data_files={files})' in card
     assert "RewardTrainer" in card
     assert "Instructions versions used: 1" in card
     assert "Rank by helpfulness" in card  # the instructions text itself
+    for block in re.findall(r"```python\n(.*?)```", card, re.S):
+        compile(block, "README.md", "exec")  # the card's code is valid Python
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
