@@ -265,7 +265,7 @@ def check_record(record: dict, number: int, unit: str, *, generation_enabled: bo
         problem("prompt", '"prompt" is missing')
     elif not isinstance(text, str):
         problem("prompt", f'"prompt" must be a string, not {_json_type(text)}')
-    elif not text.strip():
+    elif not text or text.isspace():
         problem("prompt", '"prompt" is empty')
     elif "\x00" in text:
         problem("prompt", '"prompt" contains a NUL character')
@@ -329,7 +329,7 @@ def _check_completions(value, problem: Callable[[str, str], None]) -> list[Compl
             problem("completions", '"completions" must be a list of strings (or of {"text": ..., "model": ...} '
                                    f"objects); item {index} is {_json_type(item)}")
             continue
-        if not item.strip():
+        if not item or item.isspace():
             problem("completions", f'"completions" item {index} is empty')
             continue
         if "\x00" in item:

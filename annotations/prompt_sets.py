@@ -8,6 +8,7 @@ with bulk_create in batches.
 """
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -144,8 +145,13 @@ def _bulk_create_batch(project: Project, prompt_set: PromptSet, batch: list[Prom
 # --- PostgreSQL COPY -------------------------------------------------------------------------------
 
 
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
 def copy_text(value: str) -> str:
-    """Escape one value for COPY's text format."""
+    """Escape one value for COPY's text format (most values need nothing: one scan to find out)."""
+    if _COPY_SPECIAL.search(value) is None:
+        return value
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
@@ -194,8 +200,9 @@ class CopyStage:
         self._ids: list[int] = []
 
     def __enter__(self) -> "CopyStage":
-        self.prompt_rows = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="labelhub-prompts-")
-        self.completion_rows = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="labelhub-completions-")
+        # Binary: the rows are encoded once here, and psycopg2 sends the bytes as they are.
+        self.prompt_rows = tempfile.TemporaryFile("w+b", prefix="labelhub-prompts-")
+        self.completion_rows = tempfile.TemporaryFile("w+b", prefix="labelhub-completions-")
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -215,15 +222,16 @@ class CopyStage:
     def add(self, record: PromptRecord) -> None:
         prompt_id = self._next_id()
         external_id = copy_text(record.external_id) if record.external_id is not None else "\\N"
-        self.prompt_rows.write(
+        self.prompt_rows.write((
             f"{prompt_id}{self.prompt_head}{external_id}\t{copy_text(record.text)}\t"
             f"{copy_text(record.metadata_json)}\t{len(record.completions)}{self.prompt_layout.tail}"
-        )
-        tail = self.completion_layout.tail
-        for position, completion in enumerate(record.completions, start=1):
-            self.completion_rows.write(
+        ).encode())
+        if record.completions:
+            tail = self.completion_layout.tail
+            self.completion_rows.write("".join(
                 f"{prompt_id}\t{position}\t{copy_text(completion.text)}\tuploaded\t{copy_text(completion.model)}{tail}"
-            )
+                for position, completion in enumerate(record.completions, start=1)
+            ).encode())
 
     def copy(self) -> None:
         """Send the staged rows; call inside the import's transaction."""

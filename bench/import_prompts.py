@@ -106,9 +106,9 @@ def child_copy_ceiling(path: str, slug: str) -> dict:
             n_completions += len(row["completions"])
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        with prompts_file.open() as rows:
+        with prompts_file.open("rb") as rows:
             cursor.copy_expert(prompt_layout.sql, rows, 1 << 20)
-        with completions_file.open() as rows:
+        with completions_file.open("rb") as rows:
             cursor.copy_expert(completion_layout.sql, rows, 1 << 20)
     elapsed = time.perf_counter() - started
     prompts_file.unlink()
