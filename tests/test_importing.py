@@ -344,3 +344,13 @@ def test_only_admins_may_upload(api, project, alice):
     assert api(project_admin).post("/api/projects/helpful/prompt-sets/", {"file": upload},
                                    format="multipart").status_code == 201
     assert Prompt.objects.count() == 1
+
+
+def test_api_accepts_parquet_with_completion_objects(api, ada, project):
+    upload = io.BytesIO(parquet_bytes({
+        "prompt": ["p?"], "completions": [[{"text": "a", "model": "m1"}, {"text": "b", "model": "m2"}]],
+    }))
+    upload.name = "set.parquet"
+    response = api(ada).post("/api/projects/helpful/prompt-sets/", {"file": upload}, format="multipart")
+    assert response.status_code == 201
+    assert rows(project) == [(None, "p?", {}, 2, [(1, "a", "uploaded", "m1"), (2, "b", "uploaded", "m2")])]
