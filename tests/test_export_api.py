@@ -321,3 +321,8 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
     export.refresh_from_db()
     assert export.status == "done" and export.counts["pairs"] == 20 * 6
     assert [p.name for p in base.iterdir() if p.name.startswith(".")] == []
+
+
+def test_home_page_links_researchers_to_the_export_page(client, project, rita):
+    client.force_login(rita)
+    assert 'href="/projects/helpful/exports/"' in client.get("/").content.decode()
