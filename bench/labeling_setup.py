@@ -28,15 +28,15 @@ def setup_django(database_url: str) -> None:
 
 
 def ensure_database(database_url: str) -> None:
+    """A fresh database for each run (no dead rows or autovacuum work left from the last one)."""
     import psycopg2
 
     name = database_url.rsplit("/", 1)[1]
     admin = psycopg2.connect(database_url.rsplit("/", 1)[0] + "/postgres")
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute("select 1 from pg_database where datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'create database "{name}"')
+        cursor.execute(f'drop database if exists "{name}"')
+        cursor.execute(f'create database "{name}"')
     admin.close()
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True,
                    env={**os.environ, "DATABASE_URL": database_url})
@@ -49,12 +49,10 @@ def build_project(prompts: int, labelers: int, labelers_per_prompt: int = 3) -> 
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
-    from annotations.models import Completion, Membership, Project, Prompt
+    from annotations.models import Completion, Membership, Prompt
     from annotations.projects import create_project
 
-    Project.objects.filter(slug=SLUG).delete()
     User = get_user_model()
-    User.objects.filter(username__startswith="bench-labeler-").delete()
     project = create_project(SLUG, name="Labeling loop bench", labelers_per_prompt=labelers_per_prompt,
                              instructions="# Rank by helpfulness")
     with connection.cursor() as cursor:
