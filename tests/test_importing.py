@@ -354,3 +354,13 @@ def test_api_accepts_parquet_with_completion_objects(api, ada, project):
     response = api(ada).post("/api/projects/helpful/prompt-sets/", {"file": upload}, format="multipart")
     assert response.status_code == 201
     assert rows(project) == [(None, "p?", {}, 2, [(1, "a", "uploaded", "m1"), (2, "b", "uploaded", "m2")])]
+
+
+def test_page_upload_of_a_bad_file_lists_its_errors_as_text(ada_client, project):
+    upload = io.BytesIO(b'{"prompt": "<b>x</b>", "completions": ["<i>only</i>"]}\n')
+    upload.name = "bad.jsonl"
+    page = ada_client.post("/projects/helpful/prompt-sets/", {"file": upload}, follow=True)
+    html = page.content.decode()
+    assert "bad.jsonl was not imported (1 error, nothing stored)" in html
+    assert "line 1: &quot;completions&quot; has only one completion" in html
+    assert Prompt.objects.count() == 0

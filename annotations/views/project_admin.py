@@ -49,7 +49,8 @@ def upload_prompt_set(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             prompt_set = import_prompt_set(project, upload, upload.name, uploaded_by=request.user)
         except PromptSetRejected as exc:
-            messages.error(request, f"{upload.name} was not imported ({exc.total_errors} errors, nothing stored); "
+            errors = f"{exc.total_errors} error{'' if exc.total_errors == 1 else 's'}"
+            messages.error(request, f"{upload.name} was not imported ({errors}, nothing stored); "
                                     "the errors are listed under Prompt sets.")
         else:
             messages.success(request, f"Imported {prompt_set.prompts} prompts and {prompt_set.completions} "
