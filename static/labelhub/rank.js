@@ -79,15 +79,29 @@ class Bench {
       chosenClass: "is-chosen",
       dragClass: "is-dragging",
       onStart: (event) => {
+        this.dragging = true;
         this.dragFrom = { follower: event.item.nextElementSibling, wasHead: !isTied(event.item) };
       },
       onEnd: (event) => {
+        this.dragging = false;
         if (event.oldIndex !== event.newIndex) {
           this.afterMove(event.item, this.dragFrom.follower, this.dragFrom.wasHead);
           this.say(`Moved to rank ${this.rankOf(event.item)}.`);
         }
       },
     });
+    // Sortable's pointer-driven mode looks for the drop place only every 50 ms, so a quick flick
+    // released in between lands short of where the pointer is. On release (capture phase, before
+    // Sortable's own drop handler) replay the release point as a last move and look once more.
+    // `_emulateDragOver` is Sortable's own (1.15, pinned in package-lock.json).
+    const settleDrop = (event) => {
+      if (!this.dragging || typeof this.sortable._emulateDragOver !== "function") return;
+      const type = this.sortable.options.supportPointer ? "pointermove" : "mousemove";
+      const init = { clientX: event.clientX, clientY: event.clientY, bubbles: true };
+      document.dispatchEvent(type === "pointermove" ? new PointerEvent(type, init) : new MouseEvent(type, init));
+      this.sortable._emulateDragOver();
+    };
+    for (const type of ["pointerup", "mouseup"]) window.addEventListener(type, settleDrop, true);
     this.root.addEventListener("click", (event) => this.onClick(event));
     document.addEventListener("keydown", (event) => this.onKey(event));
     window.addEventListener("online", () => this.retryNow());

@@ -88,6 +88,23 @@ def test_labeler_ranks_by_mouse_with_a_tie_and_a_flag(page: Page, bench):
     expect(page.locator('[data-project="helpful"] [data-stat="remaining"]')).to_have_text("0")
 
 
+def test_quick_drags_land_where_the_pointer_is_released(page: Page, bench):
+    """Playwright's drag_to moves in one step and releases at once, faster than any hand: the
+    card must still land where it was dropped."""
+    open_bench(page, bench["url"])
+    a, b, c, d = shown_ids(page)
+    card(page, d).locator("[data-handle]").drag_to(card(page, a), target_position={"x": 200, "y": 5})
+    assert shown_ids(page) == [d, a, b, c]
+    card(page, d).locator("[data-handle]").drag_to(card(page, c), target_position={"x": 200, "y": 60})
+    assert shown_ids(page) == [a, b, c, d]
+    card(page, b).locator("[data-handle]").drag_to(card(page, a))
+    assert shown_ids(page) == [b, a, c, d]
+    expect(card(page, b).locator("[data-rank]")).to_have_text("1")
+    page.click('[data-action="submit"]')
+    expect(page.locator("[data-session-count]")).to_have_text("1")
+    assert Ranking.objects.get().tiers == [[b], [a], [c], [d]]
+
+
 def focused_card_id(page: Page) -> int | None:
     value = page.evaluate("document.activeElement.closest('[data-completion-id]')?.dataset.completionId ?? null")
     return int(value) if value is not None else None
