@@ -79,29 +79,39 @@ def _work(project: Project, target: int) -> Iterator[tuple[int, str]]:
 
 def save_generated(prompt_id: int, generated: Generated, params: dict, target: int) -> bool:
     """Store one completion at the prompt's next free position, unless the prompt already has enough."""
+    return save_arrived([(prompt_id, generated)], params, target) == 1
+
+
+def save_arrived(arrived: list[tuple[int, Generated]], params: dict, target: int) -> int:
+    """Store the completions that have just arrived, in one transaction; returns how many were kept.
+    Each prompt row is locked, so concurrent runs can neither overshoot the target nor reuse a position."""
+    saved = 0
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            # Do not wait for the WAL flush of each completion: a crash can lose only the last few
-            # completions, never half of one, and the next run regenerates what is missing.
+            # Do not wait for the WAL flush: a crash can lose only the last few completions, never
+            # half of one, and the next run regenerates what is missing.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
-        last_position = Completion.objects.filter(prompt=OuterRef("pk")).order_by("-position").values("position")[:1]
-        prompt = (
-            Prompt.objects.select_for_update().only("pk", "num_completions")
-            .annotate(last_position=Subquery(last_position)).get(pk=prompt_id)
-        )
-        if prompt.num_completions >= target:
-            return False
-        last = prompt.last_position or 0
-        Completion.objects.create(
-            prompt_id=prompt_id, position=last + 1, text=generated.text, source=Completion.Source.GENERATED,
-            model=generated.model[:200], params={**params, "finish_reason": generated.finish_reason},
-        )
-        changes = {"num_completions": F("num_completions") + 1}
-        if prompt.num_completions + 1 >= target:
-            changes["generation_error"] = ""
-        Prompt.objects.filter(pk=prompt_id).update(**changes)
-    return True
+        for prompt_id, generated in sorted(arrived, key=lambda item: item[0]):  # one lock order: no deadlock
+            last_position = Completion.objects.filter(prompt=OuterRef("pk")).order_by("-position").values(
+                "position")[:1]
+            prompt = (
+                Prompt.objects.select_for_update().only("pk", "num_completions")
+                .annotate(last_position=Subquery(last_position)).get(pk=prompt_id)
+            )
+            if prompt.num_completions >= target:
+                continue
+            Completion.objects.create(
+                prompt_id=prompt_id, position=(prompt.last_position or 0) + 1, text=generated.text,
+                source=Completion.Source.GENERATED, model=generated.model[:200],
+                params={**params, "finish_reason": generated.finish_reason},
+            )
+            changes = {"num_completions": F("num_completions") + 1}
+            if prompt.num_completions + 1 >= target:
+                changes["generation_error"] = ""
+            Prompt.objects.filter(pk=prompt_id).update(**changes)
+            saved += 1
+    return saved
 
 
 def mark_failed(prompt_id: int, error: str) -> None:
@@ -173,6 +183,7 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
         try:
             while in_flight:
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                arrived: list[tuple[int, Generated]] = []
                 for future in finished:
                     prompt_id = in_flight.pop(future)
                     try:
@@ -187,9 +198,10 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                     if generated is None:
                         job.failed += 1
                         continue
-                    save_generated(prompt_id, generated, params, target)
-                    job.done += 1
-                fill()
+                    arrived.append((prompt_id, generated))
+                fill()  # keep the pool busy while this thread writes
+                if arrived:
+                    job.done += save_arrived(arrived, params, target)
                 if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
                     GenerationJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
                     last_progress = time.monotonic()
