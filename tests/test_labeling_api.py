@@ -135,3 +135,16 @@ def test_non_member_cannot_get_tasks(api, project):
 def test_researcher_cannot_label(api, project, rita):
     make_prompt(project, 3)
     assert _next(api, rita).status_code == 403
+
+
+def test_ranking_records_the_instructions_version_the_labeler_was_shown(api, project, alice):
+    from annotations.projects import set_instructions
+
+    make_prompt(project, 3)
+    task = _next(api, alice).json()
+    assert task["instructions_version"] == 1
+    set_instructions(project, "# New rules")  # published while alice works on the task
+    ids = [c["id"] for c in task["completions"]]
+    body = {"tiers": [[i] for i in ids], "instructions_version": task["instructions_version"]}
+    assert api(alice).post(f"/api/assignments/{task['assignment']}/ranking/", body, format="json").status_code == 201
+    assert Ranking.objects.get().instruction_version == 1

@@ -40,6 +40,10 @@ class RankingIn(serializers.Serializer):
     tiers = serializers.JSONField()
     flagged = serializers.JSONField(default=list)
     duration_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    # The version the labeler was shown (from tasks/next); defaults to the current one.
+    instructions_version = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, source="instruction_version"
+    )
 
 
 class RankingOut(serializers.Serializer):

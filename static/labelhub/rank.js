@@ -375,6 +375,7 @@ class Bench {
         tiers: this.tiers(),
         flagged,
         duration_ms: Math.max(1, Math.round(performance.now() - this.shownAt)),
+        instructions_version: this.task.instructions_version,
       },
     };
     this.savePending();
