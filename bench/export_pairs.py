@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from labeling_setup import setup_django  # bench/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lh_export_bench"
 COMPLETIONS, LABELERS = 4, 3
@@ -37,16 +39,6 @@ VOCABULARY = ("the model answer helpful prompt completion ranking data label hum
          "sentence because however therefore example result question useful clear short long careful kind "
          "river mountain city garden window kitchen morning evening history science music language")
 WORDS = VOCABULARY.split()
-
-
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"  # as in production: no query log
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def ensure_database(database_url: str) -> None:

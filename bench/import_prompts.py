@@ -12,7 +12,6 @@ importing process alone, Python and Django included.
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from labeling_setup import setup_django  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lh_import_bench"
@@ -29,16 +30,6 @@ WORDS = [
     "useful", "clear", "short", "long", "careful", "kind", "river", "mountain", "city", "garden", "window",
     "kitchen", "morning", "evening", "history", "science", "music", "language",
 ]
-
-
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"  # as in production: no query log
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def write_prompt_set(path: Path, prompts: int, completions: int, chars: int) -> None:
