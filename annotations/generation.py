@@ -12,6 +12,7 @@ optional `local` extra, imported only when a project's base URL is `local:/path/
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -93,7 +94,12 @@ class ChatCompletionsClient:
             base_url=config.base_url.rstrip("/") + "/",
             headers=headers,
             timeout=httpx.Timeout(config.timeout_seconds),
-            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+            # Requests are small and latency-bound: send them at once instead of letting Nagle hold
+            # the body back until the server ACKs the headers.
+            transport=httpx.HTTPTransport(
+                limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            ),
         )
 
     def close(self) -> None:

@@ -75,6 +75,9 @@ class FakeLLM:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+            # TCP_NODELAY, as uvicorn and other real servers set: headers and body go out as two
+            # writes, and with Nagle on the body would wait ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
