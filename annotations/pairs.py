@@ -186,8 +186,84 @@ def prompt_rows(
         cleaned = [without_completions(r.tiers, r.flagged, canaries) for r in rankings]
     else:
         cleaned = [(r.tiers, r.flagged) for r in rankings]
-    flagged_as, ties = options.flagged, options.ties
     names = [pseudonym(ranking.labeler_id) for ranking in rankings]
+    orders = _same_strict_orders(cleaned) if options.mode == "labeler" else None
+    if orders is not None:
+        rows = _strict_order_rows(orders, names)
+    else:
+        rows = _rows(cleaned, names, options)
+    if options.margin == "agreement":
+        rows = [(*row[:6], row[5]) for row in rows]
+    elif options.margin == "rank-gap":
+        rows = [(*row[:6], float(row[3] - row[2])) for row in rows]
+    raw = [
+        {
+            "prompt_id": prompt.public_id,
+            "labeler": name,
+            "tiers": tiers,
+            "flagged": flagged,
+            "shown_order": [cid for cid in ranking.shown_order if cid not in canaries] if canaries
+            else ranking.shown_order,
+            "instructions_version": ranking.instruction_version,
+            "duration_ms": ranking.duration_ms,
+            "submitted_at": ranking.submitted_at,
+            "split": split,
+        }
+        for name, ranking, (tiers, flagged) in zip(names, rankings, cleaned, strict=True)
+    ]
+    return PromptExport(split, rows, raw)
+
+
+def _same_strict_orders(cleaned: list[tuple[list[list[int]], list[int]]]) -> list[list[int]] | None:
+    """Each ranking's order, best first, when every ranking is a strict order (one completion per
+    tier, nothing flagged) of the same completions: the usual prompt, whose pairs need no tier
+    loops and whose agreement is a count over the prompt's rankings. Otherwise None."""
+    orders = []
+    for tiers, flagged in cleaned:
+        order = [cid for tier in tiers for cid in tier]
+        if flagged or len(order) != len(tiers) or not all(tiers):
+            return None  # a flag or a tie
+        orders.append(order)
+    shown = set(orders[0]) if orders else set()
+    for order in orders:
+        if set(order) != shown:
+            return None  # not all shown the same completions: the shares need the general count
+    return orders
+
+
+_INDEX_PAIRS: dict[int, list[tuple[int, int, int, int]]] = {}
+
+
+def _index_pairs(n: int) -> list[tuple[int, int, int, int]]:
+    """(i, j, i + 1, j + 1) for every i < j below n: positions and ranks of a strict order's pairs."""
+    pairs = _INDEX_PAIRS.get(n)
+    if pairs is None:
+        pairs = _INDEX_PAIRS[n] = [(i, j, i + 1, j + 1) for i in range(n) for j in range(i + 1, n)]
+    return pairs
+
+
+def _strict_order_rows(orders: list[list[int]], names: list[str]) -> list[tuple]:
+    """The rows of _rows for strict orders of the same completions, in the same order with the
+    same values (ranking_to_pairs' pairs, preference_shares' agreement), made in one pass per
+    ranking: this is most prompts of an export, and the general path costs several times more."""
+    counts: dict[tuple[int, int], int] = {}
+    get = counts.get
+    for order in orders:
+        for i, j, _, _ in _index_pairs(len(order)):
+            key = (order[i], order[j])
+            counts[key] = get(key, 0) + 1
+    k = len(orders)
+    rows: list[tuple] = []
+    for name, order in zip(names, orders, strict=True):
+        rows.extend([(order[i], order[j], chosen_rank, rejected_rank, name, counts[order[i], order[j]] / k, None)
+                     for i, j, chosen_rank, rejected_rank in _index_pairs(len(order))])
+    return rows
+
+
+def _rows(cleaned: list[tuple[list[list[int]], list[int]]], names: list[str], options: ExportOptions) -> list[tuple]:
+    """Pair rows (chosen_id, rejected_id, chosen_rank, rejected_rank, labeler, agreement, None; the
+    margin is added by the caller) of any rankings, with ties and flags, in either mode."""
+    flagged_as, ties = options.flagged, options.ties
     if options.mode == "labeler":
         labeled = [
             (name, ranking_to_pairs(tiers, flagged, flagged_as=flagged_as, ties=ties))
@@ -218,23 +294,4 @@ def prompt_rows(
              TIE_AGREEMENT if tied else share((chosen, rejected), 0.0), None)
             for chosen, rejected, chosen_rank, rejected_rank, tied in pairs
         ])
-    if options.margin == "agreement":
-        rows = [(*row[:6], row[5]) for row in rows]
-    elif options.margin == "rank-gap":
-        rows = [(*row[:6], float(row[3] - row[2])) for row in rows]
-    raw = [
-        {
-            "prompt_id": prompt.public_id,
-            "labeler": name,
-            "tiers": tiers,
-            "flagged": flagged,
-            "shown_order": [cid for cid in ranking.shown_order if cid not in canaries] if canaries
-            else ranking.shown_order,
-            "instructions_version": ranking.instruction_version,
-            "duration_ms": ranking.duration_ms,
-            "submitted_at": ranking.submitted_at,
-            "split": split,
-        }
-        for name, ranking, (tiers, flagged) in zip(names, rankings, cleaned, strict=True)
-    ]
-    return PromptExport(split, rows, raw)
+    return rows
