@@ -129,44 +129,51 @@ class RecordsJsonlWriter(_AtomicBinaryFile):
 
 class JsonlPairWriter(_AtomicBinaryFile):
     """Pairs as JSON Lines, byte for byte what orjson makes of pairs.pair_record (a test checks
-    it), but each text is escaped once per prompt rather than once per pair: a prompt's texts
-    recur in every one of its pairs, and escaping them is most of the cost of a line."""
+    it), but assembled from pieces serialised once: each text once per prompt (a prompt's texts
+    recur in every one of its pairs, and escaping them is most of the cost of a line), and the end
+    of a line (ranks, labeler, agreement, split, margin) once per distinct combination, which
+    recurs across prompts. A line is five pieces joined, with no formatting per pair."""
+
+    TAILS_KEPT = 4096  # distinct line ends remembered: a few per labeler, bounded whatever the project
 
     def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
         super().__init__(path)
         self.with_margin = "margin" in columns
         self.split_tail = b',"split":' + orjson.dumps(split)
-        self.cached: dict[Any, bytes] = {None: b"null"}  # labelers and numbers, serialised once
+        self.tails: dict[tuple, bytes] = {}
 
-    def _json(self, value: Any) -> bytes:
-        data = self.cached[value] = orjson.dumps(value)
-        return data
+    def _tail(self, row: tuple) -> bytes:
+        """The end of the row's line, from the chosen_rank's value: `1,"rejected_rank":2,…}\n`.
+        Remembered by value, which is safe because rows have fixed types (ranks int, agreement
+        and margin float, labeler str or None): equal keys serialise alike."""
+        _, _, chosen_rank, rejected_rank, labeler, agreement, margin = row
+        tail = b'%d,"rejected_rank":%d,"labeler":%b,"agreement":%b%b' % (
+            chosen_rank, rejected_rank, orjson.dumps(labeler), orjson.dumps(agreement), self.split_tail)
+        tail += b',"margin":%b}\n' % orjson.dumps(margin) if self.with_margin else b"}\n"
+        if len(self.tails) >= self.TAILS_KEPT:
+            self.tails.clear()
+        self.tails[row[2:]] = tail
+        return tail
 
     def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
-        dumps, cached, to_json = orjson.dumps, self.cached, self._json
+        dumps = orjson.dumps
         head = b'{"prompt":' + dumps(prompt.text) + b',"chosen":'
         prompt_id = b',"prompt_id":' + dumps(prompt.public_id) + b',"chosen_id":'
-        texts = {cid: dumps(text) for cid, text in prompt.completions.items()}
-        split_tail = self.split_tail
-        lines = []
-        if self.with_margin:
-            template = (b'%b%b,"rejected":%b%b%d,"rejected_id":%d,"chosen_rank":%d,"rejected_rank":%d,'
-                        b'"labeler":%b,"agreement":%b%b,"margin":%b}\n')
-            for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows:
-                lines.append(template % (
-                    head, texts[chosen], texts[rejected], prompt_id, chosen, rejected, chosen_rank, rejected_rank,
-                    cached.get(labeler) or to_json(labeler), cached.get(agreement) or to_json(agreement), split_tail,
-                    cached.get(margin) or to_json(margin),
-                ))
-        else:
-            template = (b'%b%b,"rejected":%b%b%d,"rejected_id":%d,"chosen_rank":%d,"rejected_rank":%d,'
-                        b'"labeler":%b,"agreement":%b%b}\n')
-            for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, _ in rows:
-                lines.append(template % (
-                    head, texts[chosen], texts[rejected], prompt_id, chosen, rejected, chosen_rank, rejected_rank,
-                    cached.get(labeler) or to_json(labeler), cached.get(agreement) or to_json(agreement), split_tail,
-                ))
-        self.write(b"".join(lines))
+        # Per completion, the pieces of a line that depend on it as chosen, and as rejected:
+        # '{"prompt":…,"chosen":<text>' and '<id>,"rejected_id":';
+        # ',"rejected":<text>,"prompt_id":…,"chosen_id":' and '<id>,"chosen_rank":'.
+        as_chosen, as_rejected = {}, {}
+        for cid, text in prompt.completions.items():
+            escaped = dumps(text)
+            as_chosen[cid] = (head + escaped, b'%d,"rejected_id":' % cid)
+            as_rejected[cid] = (b',"rejected":' + escaped + prompt_id, b'%d,"chosen_rank":' % cid)
+        tails, tail_of = self.tails, self._tail
+        pieces: list[bytes] = []
+        extend = pieces.extend
+        for row in rows:
+            chosen, rejected = as_chosen[row[0]], as_rejected[row[1]]
+            extend((chosen[0], rejected[0], chosen[1], rejected[1], tails.get(row[2:]) or tail_of(row)))
+        self.write(b"".join(pieces))
 
 
 class CsvPairWriter:

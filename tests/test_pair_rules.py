@@ -254,3 +254,21 @@ def test_jsonl_lines_are_the_records_serialised_by_orjson(
     writer.close()
     expected = b"".join(orjson.dumps(pair_record(prompt, "test", row, bool(margin))) + b"\n" for row in rows)
     assert path.read_bytes() == expected
+
+
+def test_jsonl_writer_bounded_memory_of_line_ends_changes_nothing(tmp_path):
+    import orjson
+
+    from annotations.pairfiles import JsonlPairWriter
+
+    prompt = PromptRecord(1, "p1", "prompt", {100: "a", 101: "b", 102: "c"})
+    rows = [(100, 101, 1, 2, "lab-1", 1.0, None), (101, 102, 2, 3, "lab-2", 0.5, None),
+            (100, 102, 1, 3, "lab-1", 1.0, None)]
+    writer = JsonlPairWriter(tmp_path / "pairs.jsonl", ExportOptions().columns, "train")
+    writer.TAILS_KEPT = 1  # every new line end forgets the others
+    writer.write_pairs(prompt, rows)
+    writer.write_pairs(prompt, rows)
+    writer.close()
+    line = b"".join(orjson.dumps(pair_record(prompt, "train", row, False)) + b"\n" for row in rows)
+    assert (tmp_path / "pairs.jsonl").read_bytes() == line * 2
+    assert len(writer.tails) == 1
