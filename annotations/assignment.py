@@ -23,12 +23,14 @@ import random
 import time
 from datetime import datetime, timedelta
 
+import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from .models import Assignment, Completion, Project, Prompt, Ranking
+from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .ranking import RankingError, normalize_tiers, validate_ranking
+from .rows import columns, fetch_instance
 
 MIN_COMPLETIONS = 2
 SWEEP_SECONDS = 10.0
@@ -101,13 +103,18 @@ def _sweep(project: Project, now: datetime) -> int:
 
 
 def open_assignment(project: Project, labeler, now: datetime) -> Assignment | None:
-    return (
-        Assignment.objects.filter(
-            project=project, labeler=labeler, status=Assignment.Status.RESERVED, reserved_until__gt=now
-        )
-        .select_related("prompt")
-        .first()
-    )
+    """The labeler's reservation in this project that has not run out, with its prompt's text."""
+    sql = f"""
+        SELECT {columns(Assignment, "a")}, p.text FROM {Assignment._meta.db_table} AS a
+        JOIN {Prompt._meta.db_table} AS p ON p.id = a.prompt_id
+        WHERE a.project_id = %s AND a.labeler_id = %s AND a.status = %s AND a.reserved_until > %s
+        ORDER BY a.id LIMIT 1
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = [project.pk, labeler.pk, Assignment.Status.RESERVED, connection.ops.adapt_datetimefield_value(now)]
+    assignment, extra = fetch_instance(Assignment, sql, params)
+    if assignment is not None:
+        assignment.prompt = Prompt(pk=assignment.prompt_id, project_id=project.pk, text=extra[0])
+    return assignment
 
 
 def next_assignment(project: Project, labeler, now: datetime | None = None) -> Assignment | None:
@@ -277,23 +284,41 @@ def submit_ranking(
     AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment.
 
     A reservation that ran out may still be submitted while the prompt has a free slot (the
-    labeler did the work); once its slot went to someone else it is a conflict."""
+    labeler did the work); once its slot went to someone else it is a conflict.
+
+    The common case, a reserved assignment on PostgreSQL, takes two statements and no explicit
+    transaction: read and validate, then one statement that stores the ranking only if the
+    assignment is still reserved. Anything else (a repeat, an expired or skipped assignment, a
+    race lost to a concurrent submission or sweep) takes the general path under a row lock."""
+    assignment = _assignment_for_submission(assignment_id, labeler, lock=False)
+    validate_ranking(tiers, flagged, assignment.shown_order, assignment.allow_ties)
+    tiers = normalize_tiers(tiers)
+    flagged = sorted(flagged)
+    ranking = Ranking(
+        assignment_id=assignment.pk,
+        project_id=assignment.project_id,
+        prompt_id=assignment.prompt_id,
+        labeler=labeler,
+        tiers=tiers,
+        flagged=flagged,
+        shown_order=assignment.shown_order,
+        instruction_version=assignment.current_version if instruction_version is None else instruction_version,
+        duration_ms=duration_ms,
+        submitted_at=timezone.now(),
+    )
+    if (
+        assignment.status == Assignment.Status.RESERVED
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block  # inside a caller's transaction, use the general path
+        and _store_if_reserved(ranking)
+    ):
+        return ranking, True
     with transaction.atomic():
-        # Lock the assignment row only: locking the joined project row too would serialise every
-        # submission of the project and deadlock with the foreign-key checks at commit.
-        assignment = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .get(pk=assignment_id, labeler=labeler)
-        )
-        project = assignment.project
-        validate_ranking(tiers, flagged, assignment.shown_order, project.allow_ties)
-        tiers = normalize_tiers(tiers)
-        flagged = sorted(flagged)
+        assignment = _assignment_for_submission(assignment_id, labeler, lock=True)
         if assignment.status == Assignment.Status.SUBMITTED:
-            ranking = assignment.ranking
-            if ranking.tiers == tiers and sorted(ranking.flagged) == flagged:
-                return ranking, False
+            stored = Ranking.objects.get(assignment_id=assignment.pk)
+            if stored.tiers == tiers and sorted(stored.flagged) == flagged:
+                return stored, False
             raise AssignmentConflict("this assignment already has a different ranking")
         if assignment.status == Assignment.Status.SKIPPED:
             raise AssignmentConflict("this assignment was skipped")
@@ -302,30 +327,102 @@ def submit_ranking(
             prompt = Prompt.objects.select_for_update().only("num_rankings", "num_reserved").get(
                 pk=assignment.prompt_id
             )
-            if prompt.num_rankings + prompt.num_reserved >= project.labelers_per_prompt:
+            if prompt.num_rankings + prompt.num_reserved >= assignment.labelers_per_prompt:
                 raise AssignmentConflict("this assignment expired and its slot went to another labeler")
-        if instruction_version is None:
-            current = project.current_instructions()
-            instruction_version = current.version if current else None
-        ranking = Ranking.objects.create(
-            assignment=assignment,
-            project=project,
-            prompt_id=assignment.prompt_id,
-            labeler=labeler,
-            tiers=tiers,
-            flagged=flagged,
-            shown_order=assignment.shown_order,
-            instruction_version=instruction_version,
-            duration_ms=duration_ms,
-        )
-        assignment.status = Assignment.Status.SUBMITTED
-        assignment.finished_at = timezone.now()
-        assignment.save(update_fields=["status", "finished_at"])
-        counters = {"num_rankings": F("num_rankings") + 1}
-        if held:
-            counters["num_reserved"] = F("num_reserved") - 1
-        Prompt.objects.filter(pk=assignment.prompt_id).update(**counters)
+        _store_ranking(ranking, held)
     return ranking, True
+
+
+def _assignment_for_submission(assignment_id: int, labeler, lock: bool) -> Assignment:
+    """The labeler's assignment with what a submission needs from its project (allow_ties,
+    labelers_per_prompt, the current instructions version), in one query; with `lock`, its row
+    is locked (not the project's: that would serialise every submission of the project)."""
+    # SQLite has no row locks; its IMMEDIATE transactions serialise writers.
+    lock_clause = " FOR UPDATE OF a" if lock and connection.features.has_select_for_update_of else ""
+    sql = f"""
+        SELECT {columns(Assignment, "a")}, p.allow_ties, p.labelers_per_prompt,
+            (SELECT max(v.version) FROM {InstructionVersion._meta.db_table} AS v WHERE v.project_id = a.project_id)
+                AS current_version
+        FROM {Assignment._meta.db_table} AS a JOIN {Project._meta.db_table} AS p ON p.id = a.project_id
+        WHERE a.id = %s AND a.labeler_id = %s{lock_clause}
+    """  # noqa: S608 - table names come from the models, values are parameters
+    assignment, extra = fetch_instance(Assignment, sql, [assignment_id, labeler.pk])
+    if assignment is None:
+        raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
+    assignment.allow_ties, assignment.labelers_per_prompt, assignment.current_version = extra
+    return assignment
+
+
+def _ranking_values(ranking: Ranking) -> dict:
+    return {
+        "assignment": ranking.assignment_id, "project": ranking.project_id, "prompt": ranking.prompt_id,
+        "labeler": ranking.labeler_id, "tiers": orjson.dumps(ranking.tiers).decode(),
+        "flagged": orjson.dumps(ranking.flagged).decode(), "shown_order": orjson.dumps(ranking.shown_order).decode(),
+        "version": ranking.instruction_version, "duration": ranking.duration_ms,
+        "now": connection.ops.adapt_datetimefield_value(ranking.submitted_at),
+        "submitted": Assignment.Status.SUBMITTED, "reserved": Assignment.Status.RESERVED,
+    }
+
+
+def _stored(ranking: Ranking, pk: int) -> None:
+    ranking.pk = pk
+    ranking._state.adding, ranking._state.db = False, connection.alias  # it is a stored row
+
+
+def _store_if_reserved(ranking: Ranking) -> bool:
+    """PostgreSQL, one statement (atomic by itself): if the assignment is still reserved, mark it
+    submitted, move the prompt's counters and insert the ranking. False if it was not reserved
+    any more (a concurrent submission, skip or sweep got there first): nothing is changed."""
+    sql = f"""
+        WITH submitted AS (
+            UPDATE {Assignment._meta.db_table} SET status = %(submitted)s, finished_at = %(now)s
+            WHERE id = %(assignment)s AND labeler_id = %(labeler)s AND status = %(reserved)s
+            RETURNING id
+        ), counted AS (
+            UPDATE {Prompt._meta.db_table} SET num_rankings = num_rankings + 1, num_reserved = num_reserved - 1
+            WHERE id = %(prompt)s AND EXISTS (SELECT 1 FROM submitted)
+        )
+        INSERT INTO {Ranking._meta.db_table} (assignment_id, project_id, prompt_id, labeler_id, tiers, flagged,
+            shown_order, instruction_version, duration_ms, submitted_at)
+        SELECT submitted.id, %(project)s, %(prompt)s, %(labeler)s, %(tiers)s, %(flagged)s, %(shown_order)s,
+            %(version)s, %(duration)s, %(now)s
+        FROM submitted
+        RETURNING id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _ranking_values(ranking))
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    _stored(ranking, row[0])
+    return True
+
+
+def _store_ranking(ranking: Ranking, held: bool) -> None:
+    """Any database, inside submit_ranking's transaction and lock: insert the ranking, mark its
+    assignment submitted and move the prompt's counters (the reserved one only if `held`)."""
+    values = _ranking_values(ranking)
+    reserved = ", num_reserved = num_reserved - 1" if held else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {Ranking._meta.db_table} (assignment_id, project_id, prompt_id, labeler_id, tiers,
+                    flagged, shown_order, instruction_version, duration_ms, submitted_at)
+                VALUES (%(assignment)s, %(project)s, %(prompt)s, %(labeler)s, %(tiers)s, %(flagged)s,
+                    %(shown_order)s, %(version)s, %(duration)s, %(now)s)
+                RETURNING id""",  # noqa: S608 - table name from the model
+            values,
+        )
+        _stored(ranking, cursor.fetchone()[0])
+        cursor.execute(
+            f"UPDATE {Assignment._meta.db_table} SET status = %(submitted)s, finished_at = %(now)s "  # noqa: S608
+            "WHERE id = %(assignment)s",
+            values,
+        )
+        cursor.execute(
+            f"UPDATE {Prompt._meta.db_table} SET num_rankings = num_rankings + 1{reserved} "  # noqa: S608
+            "WHERE id = %(prompt)s",
+            values,
+        )
 
 
 def skip_assignment(assignment_id: int, labeler) -> Assignment:

@@ -17,6 +17,24 @@ class RankingError(ValueError):
     """A ranking that cannot be stored; the message says what is wrong."""
 
 
+def submission_fields(body: object) -> dict:
+    """The fields of a ranking submission (`POST /api/assignments/{id}/ranking/`): `tiers`
+    (required), `flagged` (default []), `duration_ms` (a whole number >= 0) and
+    `instructions_version` (>= 1), both optional. Raises RankingError naming the field at fault;
+    validate_ranking then checks the ranking itself."""
+    if not isinstance(body, dict):
+        raise RankingError("the body must be a JSON object with \"tiers\"")
+    if "tiers" not in body:
+        raise RankingError('"tiers" is required')
+    fields = {"tiers": body["tiers"], "flagged": body.get("flagged", [])}
+    for name, least in (("duration_ms", 0), ("instructions_version", 1)):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise RankingError(f'"{name}" must be a whole number of at least {least}, got {value!r}')
+        fields[name] = value
+    return fields
+
+
 def validate_ranking(tiers: object, flagged: object, shown: Iterable[int], allow_ties: bool) -> None:
     """Raise RankingError unless every shown completion appears exactly once across tiers and
     flagged, tiers are non-empty lists of ids, and ties appear only where allowed."""

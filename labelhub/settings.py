@@ -100,11 +100,15 @@ TEMPLATES = [
     },
 ]
 
-# Database: DATABASE_URL, else SQLite under var/. Connections persist across requests, with a
-# health check so that a connection the server closed is replaced rather than failing a request.
+# Database: DATABASE_URL, else SQLite under var/. Connections persist across requests. The health
+# check (a `SELECT 1` before each request's first query) is off by default: it costs a round trip
+# per request on the labeling loop's hot path, and without it a connection the server closed fails
+# one request per worker, after which Django replaces it. DB_HEALTH_CHECKS=true turns it on.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=600, conn_health_checks=env_bool("DB_HEALTH_CHECKS", False)
+    )}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -191,7 +195,7 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 5)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotations.api.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -236,3 +236,68 @@ def test_fifty_labelers_labeling_until_done_rank_every_prompt_exactly_k_times(ru
     assert Ranking.objects.filter(project=project).count() == 3 * len(prompts)
     assert {counters(p) for p in prompts} == {(3, 0)}
     assert not Assignment.objects.filter(project=project).exclude(status=Assignment.Status.SUBMITTED).exists()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_submission_outside_a_transaction_stores_the_ranking_and_moves_each_counter_once():
+    # Outside a transaction, a reserved assignment is stored by one conditional statement on PostgreSQL.
+    project = make_project(labelers_per_prompt=2)
+    prompt = make_prompt(project, 3)
+    (labeler,) = _labelers(1, "fast-")
+    task = next_assignment(project, labeler)
+    assert counters(prompt) == (0, 1)
+    ranking, created = submit_ranking(task.pk, labeler, tiers=[[task.shown_order[0]], task.shown_order[1:]],
+                                      flagged=[], duration_ms=1234)
+    assert created
+    stored = Ranking.objects.get(pk=ranking.pk)
+    assert stored.tiers == [[task.shown_order[0]], sorted(task.shown_order[1:])]
+    assert stored.shown_order == task.shown_order
+    assert stored.instruction_version == project.current_instructions().version
+    assert (stored.duration_ms, stored.labeler_id, stored.prompt_id) == (1234, labeler.pk, prompt.pk)
+    assert Assignment.objects.get(pk=task.pk).status == Assignment.Status.SUBMITTED
+    assert counters(prompt) == (1, 0)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_same_ranking_sent_eight_times_at_once_is_stored_once():
+    project = make_project(labelers_per_prompt=2)
+    prompt = make_prompt(project, 3)
+    (labeler,) = _labelers(1, "double-click-")
+    task = next_assignment(project, labeler)
+    created = []
+    _in_threads([labeler] * 8, lambda who: created.append(rank_in_shown_order(task, who)[1]))
+    assert sorted(created) == [False] * 7 + [True]
+    assert Ranking.objects.filter(assignment_id=task.pk).count() == 1
+    assert counters(prompt) == (1, 0)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_racing_a_skip_either_stores_or_conflicts_never_both():
+    project = make_project(labelers_per_prompt=2)
+    (labeler,) = _labelers(1, "racer-")
+    for _ in range(5):
+        prompt = make_prompt(project, 3)
+        task = next_assignment(project, labeler)
+        outcomes = []
+
+        def submit_or_skip(action, task=task, outcomes=outcomes):
+            try:
+                if action == "submit":
+                    rank_in_shown_order(task, labeler)
+                    outcomes.append("stored")
+                else:
+                    skip_assignment(task.pk, labeler)
+                    outcomes.append("skipped")
+            except AssignmentConflict:
+                outcomes.append(f"{action} refused")
+
+        actions = ["submit", "skip"]
+        _in_threads(actions, submit_or_skip)
+        assert sorted(outcomes) in (["skipped", "submit refused"], ["skip refused", "stored"])
+        stored = "stored" in outcomes
+        assert Assignment.objects.get(pk=task.pk).status == ("submitted" if stored else "skipped")
+        assert Ranking.objects.filter(assignment_id=task.pk).count() == int(stored)
+        assert counters(prompt) == (int(stored), 0)

@@ -57,7 +57,7 @@ def test_database_url_selects_the_database_and_persists_connections(settings):
     if os.environ.get("DATABASE_URL"):
         assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
         assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 600
-        assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+        assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is (os.environ.get("DB_HEALTH_CHECKS") == "true")
     else:
         assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 

@@ -148,3 +148,34 @@ def test_ranking_records_the_instructions_version_the_labeler_was_shown(api, pro
     body = {"tiers": [[i] for i in ids], "instructions_version": task["instructions_version"]}
     assert api(alice).post(f"/api/assignments/{task['assignment']}/ranking/", body, format="json").status_code == 201
     assert Ranking.objects.get().instruction_version == 1
+
+
+def test_ranking_answer_has_exactly_the_documented_ranking_out_fields(api, project, alice):
+    from rest_framework.renderers import JSONRenderer
+
+    from annotations.api.serializers import RankingOut
+
+    make_prompt(project, 3)
+    task = _next(api, alice).json()
+    ids = [c["id"] for c in task["completions"]]
+    response = api(alice).post(f"/api/assignments/{task['assignment']}/ranking/",
+                               {"tiers": [[i] for i in ids], "duration_ms": 900}, format="json")
+    assert response.status_code == 201
+    documented = JSONRenderer().render(RankingOut(Ranking.objects.get(assignment_id=task["assignment"])).data)
+    assert response.content == documented
+
+
+def test_bad_optional_fields_are_a_400_that_names_the_field(api, project, alice):
+    make_prompt(project, 3)
+    task = _next(api, alice).json()
+    tiers = [[c["id"]] for c in task["completions"]]
+    url = f"/api/assignments/{task['assignment']}/ranking/"
+    for body, named in (({"flagged": []}, '"tiers" is required'),
+                        ({"tiers": tiers, "duration_ms": -5}, '"duration_ms" must be a whole number of at least 0'),
+                        ({"tiers": tiers, "duration_ms": "soon"}, '"duration_ms"'),
+                        ({"tiers": tiers, "instructions_version": 0}, '"instructions_version"'),
+                        ([1, 2], "JSON object")):
+        response = api(alice).post(url, body, format="json")
+        assert response.status_code == 400, body
+        assert named in response.json()["detail"]
+    assert not Ranking.objects.exists()
