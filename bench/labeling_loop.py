@@ -2,51 +2,95 @@
 gunicorn on PostgreSQL (issue 5 target: at least 300 rankings/s with p99 under 100 ms).
 
     .venv/bin/python bench/labeling_loop.py [--prompts 100000] [--clients 32] [--seconds 20]
-        [--workers 4] [--threads 1] [--database-url postgres://postgres@127.0.0.1:5432/lh_quality_bench]
+        [--workers 4] [--threads 1] [--client-processes 4]
+        [--database-url postgres://postgres@127.0.0.1:5432/lh_quality_bench]
 
-Each client is a thread with its own keep-alive HTTP connection and its own labeler; it loops:
-`POST /api/projects/{slug}/tasks/next/`, then `POST /api/assignments/{id}/ranking/` with the
-completions in the order shown. The first 3 seconds warm up and are not counted. Reported:
-rankings per second, and the latency of each request kind and of the pair (p50, p99).
+Each client is a thread with its own HTTP connection (http.client: the lightest client in the
+standard library, since the load generator shares the machine's two cores with the server and
+PostgreSQL) and its own labeler; the clients are spread over a few processes so that they do not
+queue for one interpreter lock. Each loops: `POST /api/projects/{slug}/tasks/next/`, then
+`POST /api/assignments/{id}/ranking/` with the completions in the order shown. The first 3 seconds
+warm up and are not counted. Reported: rankings per second, the latency of each request kind and
+of the pair (p50, p99), and the CPU time that the server (gunicorn), PostgreSQL and the load
+generator used per ranking.
 """
 
 import argparse
-import logging
-import threading
+import http.client
+import json
+import multiprocessing
 import time
+from urllib.parse import urlsplit
 
+import psutil
 from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, gunicorn, percentile, setup_django
 
 WARM_UP_SECONDS = 3.0
 
 
-def client_loop(base: str, token: str, stop_at: float, count_from: float, results: dict) -> None:
-    import httpx
+def client_loop(base: str, token: str, stop_at: float, count_from: float) -> dict:
+    """One labeler's loop until stop_at; latencies (ms) of the requests started after count_from."""
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    result: dict = {"next": [], "ranking": [], "loop": [], "errors": []}
 
-    headers = {"Authorization": f"Token {token}"}
-    nexts, rankings, loops = [], [], []
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
-        while (started := time.perf_counter()) < stop_at:
-            response = http.post(f"/api/projects/{SLUG}/tasks/next/")
-            got_task = time.perf_counter()
-            if response.status_code != 200:
-                results.setdefault("errors", []).append(f"next {response.status_code}")
-                break
-            task = response.json()
-            ranking = http.post(f"/api/assignments/{task['assignment']}/ranking/",
-                                json={"tiers": [[c["id"]] for c in task["completions"]], "flagged": []})
-            done = time.perf_counter()
-            if ranking.status_code != 201:
-                results.setdefault("errors", []).append(f"ranking {ranking.status_code}")
-                break
-            if started >= count_from:
-                nexts.append((got_task - started) * 1000)
-                rankings.append((done - got_task) * 1000)
-                loops.append((done - started) * 1000)
-    with threading.Lock():
-        results.setdefault("next", []).extend(nexts)
-        results.setdefault("ranking", []).extend(rankings)
-        results.setdefault("loop", []).extend(loops)
+    def post(path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    while (started := time.perf_counter()) < stop_at:
+        status, data = post(f"/api/projects/{SLUG}/tasks/next/")
+        got_task = time.perf_counter()
+        if status != 200:
+            result["errors"].append(f"next {status}")
+            break
+        task = json.loads(data)
+        body = json.dumps({"tiers": [[c["id"]] for c in task["completions"]], "flagged": []}).encode()
+        status, data = post(f"/api/assignments/{task['assignment']}/ranking/", body)
+        done = time.perf_counter()
+        if status != 201:
+            result["errors"].append(f"ranking {status}: {data[:200]!r}")
+            break
+        if started >= count_from:
+            result["next"].append((got_task - started) * 1000)
+            result["ranking"].append((done - got_task) * 1000)
+            result["loop"].append((done - started) * 1000)
+    connection.close()
+    return result
+
+
+def client_process(base: str, tokens: list[str], stop_at: float, count_from: float) -> dict:
+    """A process of client threads; returns their latencies merged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        results = list(pool.map(lambda token: client_loop(base, token, stop_at, count_from), tokens))
+    return {kind: [value for result in results for value in result[kind]] for kind in results[0]}
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def server_processes(port: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """gunicorn's master and workers (by the port on their command line), and PostgreSQL's processes."""
+    web, database = [], []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "gunicorn" in command and f":{port}" in command:
+            web.append(process)  # the master and each worker (they share the command line)
+        elif (process.info["name"] or "").startswith("postgres"):
+            database.append(process)
+    return web, database
 
 
 def main() -> None:
@@ -56,44 +100,58 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
 
     ensure_database(args.database_url)
     setup_django(args.database_url)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     from django.db import connection
 
     tokens = build_project(args.prompts, args.clients)
-    results: dict = {}
-    with gunicorn(args.database_url, workers=args.workers, threads=args.threads) as base:
+    results: dict = {"next": [], "ranking": [], "loop": [], "errors": [], "all": 0}
+    spawn = multiprocessing.get_context("spawn")
+    with gunicorn(args.database_url, workers=args.workers, threads=args.threads) as base, \
+            spawn.Pool(args.client_processes) as pool:
         # Warm each worker up and give the planner statistics for the assignment table, as
         # autovacuum's analyze does once a table has grown from empty.
-        import httpx
-
-        with httpx.Client(base_url=base, timeout=30) as http:
-            for token in tokens:
-                http.post(f"/api/projects/{SLUG}/tasks/next/", headers={"Authorization": f"Token {token}"})
+        address = urlsplit(base)
+        for token in tokens:
+            warm = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+            warm.request("POST", f"/api/projects/{SLUG}/tasks/next/", headers={"Authorization": f"Token {token}"})
+            warm.getresponse().read()
+            warm.close()
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE annotations_assignment")
+            cursor.execute("SELECT count(*) FROM annotations_ranking")
+            rankings_before = cursor.fetchone()[0]
+        web, database = server_processes(address.port)
+        clients = [psutil.Process(child.pid) for child in pool._pool]  # noqa: SLF001 - to read their CPU time
+        groups = {"gunicorn": web, "PostgreSQL": database, "load generator": clients}
+        cpu_before = {name: cpu_seconds(processes) for name, processes in groups.items()}
         now = time.perf_counter()
         count_from, stop_at = now + WARM_UP_SECONDS, now + WARM_UP_SECONDS + args.seconds
-        threads = [threading.Thread(target=client_loop, args=(base, token, stop_at, count_from, results))
-                   for token in tokens]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    if results.get("errors"):
+        shares = [tokens[i::args.client_processes] for i in range(args.client_processes)]
+        for part in pool.starmap(client_process, [(base, share, stop_at, count_from) for share in shares if share]):
+            for kind in ("next", "ranking", "loop", "errors"):
+                results[kind].extend(part[kind])
+        cpu = {name: cpu_seconds(processes) - cpu_before[name] for name, processes in groups.items()}
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM annotations_ranking")
+            rankings_run = cursor.fetchone()[0] - rankings_before  # warm-up included, as the CPU times are
+    if results["errors"]:
         print("errors:", results["errors"][:10])
-    loops = results.get("loop", [])
-    print(f"{args.clients} clients, gunicorn {args.workers} workers × {args.threads} threads, "
-          f"{args.prompts} prompts, {args.seconds:g} s measured after {WARM_UP_SECONDS:g} s warm-up")
+    loops = results["loop"]
+    print(f"{args.clients} clients in {args.client_processes} processes, gunicorn {args.workers} workers × "
+          f"{args.threads} threads, {args.prompts} prompts, {args.seconds:g} s measured after "
+          f"{WARM_UP_SECONDS:g} s warm-up")
     print(f"  rankings/s: {len(loops) / args.seconds:.1f} ({len(loops)} rankings)")
     for kind in ("next", "ranking", "loop"):
-        values = results.get(kind, [])
+        values = results[kind]
         if values:
             print(f"  {kind:<8} p50 {percentile(values, 0.5):7.1f} ms   p99 {percentile(values, 0.99):7.1f} ms")
+    print(f"  CPU per ranking (next + ranking), over {rankings_run} rankings: " + ", ".join(
+        f"{name} {seconds / max(rankings_run, 1) * 1000:.2f} ms" for name, seconds in cpu.items()))
 
 
 if __name__ == "__main__":
