@@ -46,8 +46,8 @@ def generation_config(project: Project) -> GenerationConfig:
         concurrency=max(1, project.generation_concurrency or settings.LLM_CONCURRENCY),
         timeout_seconds=float(settings.LLM_TIMEOUT_SECONDS),
         max_retries=settings.LLM_MAX_RETRIES,
-        backoff_seconds=float(getattr(settings, "LLM_BACKOFF_SECONDS", 1.0)),
-        max_backoff_seconds=float(getattr(settings, "LLM_MAX_BACKOFF_SECONDS", 30.0)),
+        backoff_seconds=settings.LLM_BACKOFF_SECONDS,
+        max_backoff_seconds=settings.LLM_MAX_BACKOFF_SECONDS,
     )
 
 

@@ -36,6 +36,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}")
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}")
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -191,6 +201,8 @@ LLM_API_KEY_ENV = os.environ.get("LLM_API_KEY_ENV", "OPENAI_API_KEY")
 LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 16)
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 60)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 5)
+LLM_BACKOFF_SECONDS = env_float("LLM_BACKOFF_SECONDS", 1.0)  # first wait before a retry; doubles each time
+LLM_MAX_BACKOFF_SECONDS = env_float("LLM_MAX_BACKOFF_SECONDS", 30.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
