@@ -11,7 +11,7 @@ COPY pyproject.toml README.md ./
 COPY labelhub ./labelhub
 COPY annotations ./annotations
 RUN pip install --no-cache-dir .
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 COPY --from=static /build/vendor ./static/vendor
@@ -19,4 +19,5 @@ RUN SECRET_KEY=build-only-collectstatic python manage.py collectstatic --noinput
     && useradd --create-home labelhub && mkdir -p /app/var /data/media && chown -R labelhub /app/var /data/media
 USER labelhub
 EXPOSE 8000
-CMD ["gunicorn", "labelhub.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Workers, threads and keep-alive come from gunicorn.conf.py (WEB_WORKERS, WEB_THREADS).
+CMD ["gunicorn", "labelhub.wsgi:application"]

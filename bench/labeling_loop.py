@@ -2,7 +2,7 @@
 gunicorn on PostgreSQL (issue 5 target: at least 300 rankings/s with p99 under 100 ms).
 
     .venv/bin/python bench/labeling_loop.py [--prompts 100000] [--clients 32] [--seconds 20]
-        [--workers 4] [--threads 1] [--client-processes 4]
+        [--workers N] [--threads N] [--client-processes 4]
         [--database-url postgres://postgres@127.0.0.1:5432/lh_quality_bench]
 
 Each client is a thread with its own HTTP connection (http.client: the lightest client in the
@@ -70,27 +70,38 @@ def client_process(base: str, tokens: list[str], stop_at: float, count_from: flo
     return {kind: [value for result in results for value in result[kind]] for kind in results[0]}
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
+def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each process still running, by pid."""
+    seconds = {}
     for process in processes:
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        seconds[process.pid] = times.user + times.system
+    return seconds
 
 
-def server_processes(port: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
-    """gunicorn's master and workers (by the port on their command line), and PostgreSQL's processes."""
-    web, database = [], []
+def process_groups(port: int, clients: list[int]) -> dict[str, list[psutil.Process]]:
+    """gunicorn's master and workers (by the port on their command line), PostgreSQL's processes
+    and the load generator's. Listed again at the end: a threaded worker opens database
+    connections (new PostgreSQL processes) while the run goes on."""
+    groups: dict[str, list[psutil.Process]] = {"gunicorn": [], "PostgreSQL": [], "load generator": []}
     for process in psutil.process_iter(["name", "cmdline"]):
         command = " ".join(process.info["cmdline"] or [])
         if "gunicorn" in command and f":{port}" in command:
-            web.append(process)  # the master and each worker (they share the command line)
+            groups["gunicorn"].append(process)  # the master and each worker (they share the command line)
         elif (process.info["name"] or "").startswith("postgres"):
-            database.append(process)
-    return web, database
+            groups["PostgreSQL"].append(process)
+        elif process.pid in clients:
+            groups["load generator"].append(process)
+    return groups
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each group used between the two readings (all of it for a process started since)."""
+    return {name: sum(seconds - before[name].get(pid, 0.0) for pid, seconds in after[name].items())
+            for name in after}
 
 
 def main() -> None:
@@ -98,8 +109,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, help="default: gunicorn.conf.py's")
+    parser.add_argument("--threads", type=int, help="default: gunicorn.conf.py's")
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
@@ -125,26 +136,26 @@ def main() -> None:
             cursor.execute("ANALYZE annotations_assignment")
             cursor.execute("SELECT count(*) FROM annotations_ranking")
             rankings_before = cursor.fetchone()[0]
-        web, database = server_processes(address.port)
-        clients = [psutil.Process(child.pid) for child in pool._pool]  # noqa: SLF001 - to read their CPU time
-        groups = {"gunicorn": web, "PostgreSQL": database, "load generator": clients}
-        cpu_before = {name: cpu_seconds(processes) for name, processes in groups.items()}
+        clients = [child.pid for child in pool._pool]  # noqa: SLF001 - to read their CPU time
+        cpu_before = {name: cpu_seconds(group) for name, group in process_groups(address.port, clients).items()}
         now = time.perf_counter()
         count_from, stop_at = now + WARM_UP_SECONDS, now + WARM_UP_SECONDS + args.seconds
         shares = [tokens[i::args.client_processes] for i in range(args.client_processes)]
         for part in pool.starmap(client_process, [(base, share, stop_at, count_from) for share in shares if share]):
             for kind in ("next", "ranking", "loop", "errors"):
                 results[kind].extend(part[kind])
-        cpu = {name: cpu_seconds(processes) - cpu_before[name] for name, processes in groups.items()}
+        cpu_after = {name: cpu_seconds(group) for name, group in process_groups(address.port, clients).items()}
+        cpu = cpu_used(cpu_before, cpu_after)
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM annotations_ranking")
             rankings_run = cursor.fetchone()[0] - rankings_before  # warm-up included, as the CPU times are
     if results["errors"]:
         print("errors:", results["errors"][:10])
     loops = results["loop"]
-    print(f"{args.clients} clients in {args.client_processes} processes, gunicorn {args.workers} workers × "
-          f"{args.threads} threads, {args.prompts} prompts, {args.seconds:g} s measured after "
-          f"{WARM_UP_SECONDS:g} s warm-up")
+    server = "gunicorn.conf.py" if args.workers is None and args.threads is None else \
+        f"{args.workers or 'conf'} workers × {args.threads or 'conf'} threads"
+    print(f"{args.clients} clients in {args.client_processes} processes, gunicorn ({server}), {args.prompts} prompts, "
+          f"{args.seconds:g} s measured after {WARM_UP_SECONDS:g} s warm-up")
     print(f"  rankings/s: {len(loops) / args.seconds:.1f} ({len(loops)} rankings)")
     for kind in ("next", "ranking", "loop"):
         values = results[kind]

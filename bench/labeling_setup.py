@@ -88,12 +88,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, workers: int, threads: int = 1):
-    """gunicorn serving the app on a free port; yields its base URL."""
+def gunicorn(database_url: str, workers: int | None = None, threads: int | None = None):
+    """gunicorn serving the app on a free port, with the settings of gunicorn.conf.py unless
+    workers/threads are given; yields its base URL."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
     command = [str(ROOT / ".venv/bin/gunicorn"), "labelhub.wsgi:application", "-b", f"127.0.0.1:{port}",
-               "-w", str(workers), "--threads", str(threads), "--log-level", "warning"]
+               "--log-level", "warning"]
+    if workers is not None:
+        command += ["-w", str(workers)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30

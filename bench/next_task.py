@@ -1,7 +1,7 @@
 """Benchmark: `POST /api/projects/{slug}/tasks/next/` with 100,000 prompts in the project, on
 PostgreSQL, through gunicorn (issue 5 target: at most 5 SQL queries and under 20 ms median).
 
-    .venv/bin/python bench/next_task.py [--prompts 100000] [--requests 2000] [--workers 2]
+    .venv/bin/python bench/next_task.py [--prompts 100000] [--requests 2000] [--workers N]
         [--database-url postgres://postgres@127.0.0.1:5432/lh_quality_bench]
 
 The project gets P prompts × 4 completions and 500 labelers with API tokens. One client sends
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--labelers", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="default: gunicorn.conf.py's")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
 
@@ -83,7 +83,8 @@ def main() -> None:
                     cursor.execute("ANALYZE annotations_assignment")
             if i >= 100:  # the first 100 warm the workers up
                 latencies.append(elapsed * 1000)
-    print(f"`next` through gunicorn ({args.workers} sync workers), {len(latencies)} requests, one client: "
+    server = f"{args.workers} workers" if args.workers else "gunicorn.conf.py"
+    print(f"`next` through gunicorn ({server}), {len(latencies)} requests, one client: "
           f"median {statistics.median(latencies):.2f} ms, p90 {percentile(latencies, 0.9):.2f} ms, "
           f"p99 {percentile(latencies, 0.99):.2f} ms")
 

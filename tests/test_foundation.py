@@ -200,10 +200,47 @@ def test_compose_services_run_things_the_project_has():
 
 def test_dockerfile_copies_what_the_image_needs():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for path in ("labelhub", "annotations", "templates", "static", "manage.py", "package-lock.json"):
+    for path in ("labelhub", "annotations", "templates", "static", "manage.py", "gunicorn.conf.py",
+                 "package-lock.json"):
         assert path in dockerfile
         assert (ROOT / path).exists()
     assert "labelhub.wsgi:application" in dockerfile
+
+
+def test_gunicorn_with_the_projects_config_serves_pages_on_kept_alive_connections():
+    import http.client
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "WEB_WORKERS": "1", "WEB_THREADS": "2", "WEB_BIND": f"127.0.0.1:{port}"}
+    server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "labelhub.wsgi:application"],
+                              cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/accounts/login/")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        statuses = []
+        for _ in range(3):  # the same connection serves every request: it is kept alive
+            if statuses:
+                connection.request("GET", "/accounts/login/")
+            response = connection.getresponse()
+            response.read()
+            statuses.append((response.status, response.getheader("Connection")))
+        first_socket = connection.sock
+        assert statuses == [(200, "keep-alive")] * 3
+        assert connection.sock is first_socket
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 PUBLIC_PATHS = {"/api/auth/token/", "/api/schema/", "/api/docs/", "/accounts/login/", "/accounts/logout/",

@@ -1,0 +1,17 @@
+"""gunicorn's settings. gunicorn reads ./gunicorn.conf.py from its working directory, so the
+Dockerfile, docker compose and the benchmarks in bench/ all run with these: what is measured is
+what is deployed. Command-line options override them.
+
+Threaded workers keep a labeler's HTTP connection open between requests (a sync worker closes it
+after every answer), and a thread waiting on PostgreSQL leaves the core to the others: on two
+cores bench/labeling_loop.py measured this as the faster choice. Every thread holds its own
+persistent database connection, so workers x threads must stay below PostgreSQL's max_connections.
+"""
+
+import os
+
+bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "8"))
+keepalive = 5  # seconds an idle connection stays open: a labeler's next request reuses it
