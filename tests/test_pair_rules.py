@@ -272,3 +272,20 @@ def test_jsonl_writer_bounded_memory_of_line_ends_changes_nothing(tmp_path):
     line = b"".join(orjson.dumps(pair_record(prompt, "train", row, False)) + b"\n" for row in rows)
     assert (tmp_path / "pairs.jsonl").read_bytes() == line * 2
     assert len(writer.tails) == 1
+
+
+def test_write_pairs_shortens_the_thread_switch_interval_while_it_runs_and_restores_it(tmp_path):
+    import sys
+
+    from annotations.pairfiles import SWITCH_INTERVAL, write_pairs
+
+    rankings = [RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3])]
+    seen = []
+    before = sys.getswitchinterval()
+
+    def record_interval(rankings_done: int) -> None:
+        seen.append(sys.getswitchinterval())
+
+    write_pairs([(PROMPT, rankings)], ExportOptions(), tmp_path, names, record_interval)
+    assert seen == [pytest.approx(SWITCH_INTERVAL)]
+    assert sys.getswitchinterval() == before
