@@ -6,8 +6,9 @@ records serialised from memory with no database, measured in the same run.
         [--database-url postgres://postgres@127.0.0.1:5432/lh_export_bench] [--keep]
 
 For each size the data is built once (bulk_create in batches; rankings are random permutations,
-no ties, no flags, so every ranking gives 6 pairs), then each measurement runs in a fresh
-subprocess so that its peak RSS (VmHWM) is that of the exporting process alone:
+no ties, no flags, so every ranking gives 6 pairs) and its tables are vacuumed and analyzed, as
+autovacuum would have done to a project imported a while ago; then each measurement runs in a
+fresh subprocess so that its peak RSS (VmHWM) is that of the exporting process alone:
 
 - export:  annotations.exporting.write_bundle, i.e. exactly what `manage.py export_pairs` and the
            worker run: three server-side cursors, pairs + rankings.jsonl + README + manifest with
@@ -107,6 +108,19 @@ def build_project(slug: str, prompts: int, chars: int) -> None:
           flush=True)
 
 
+def settle_tables() -> None:
+    """VACUUM ANALYZE the tables the export reads: planner statistics and visibility map as in
+    production, where autovacuum runs after a bulk import (this bench's PostgreSQL may run with
+    autovacuum off, and a never-analyzed table gets a worse plan). Not part of the measurement."""
+    from django.db import connection
+
+    from annotations.models import Completion, Prompt, Ranking
+
+    with connection.cursor() as cursor:
+        for model in (Prompt, Completion, Ranking):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+
+
 def peak_rss_mb() -> float:
     """This process's own peak RSS. Not getrusage's ru_maxrss: Linux carries that over from the
     parent through fork and exec, so a child of a big parent would report the parent's peak."""
@@ -198,6 +212,7 @@ def main() -> None:
             started = time.perf_counter()
             build_project(slug, prompts, args.chars)
             print(f"  (built in {time.perf_counter() - started:.0f}s)", flush=True)
+        settle_tables()
         export = run_child(args.database_url, "export", slug)
         ceiling = run_child(args.database_url, "ceiling", slug)
         rows.append((prompts, export, ceiling))
