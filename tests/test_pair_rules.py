@@ -224,6 +224,21 @@ def test_agreement_counts_a_flagged_completion_as_below_the_ranked_ones():
     assert {(r["chosen_id"], r["rejected_id"]): r["agreement"] for r in rows}[1, 3] == 1.0
 
 
+@given(st.lists(st.permutations([1, 2, 3, 4]), min_size=1, max_size=5), st.booleans())
+def test_rankings_without_ties_or_flags_give_the_rows_of_the_general_rules(orders, one_not_shown_4):
+    """Strict rankings of the same completions take a shorter path in prompt_rows: its rows are
+    those of ranking_to_pairs with preference_shares' agreement, in the same order."""
+    if one_not_shown_4:  # a labeler shown fewer completions: the shares count only who saw both
+        orders = [*orders, [1, 3, 2]]
+    prompt = PROMPT._replace(completions={1: "one", 2: "two", 3: "three", 4: "four"})
+    rankings = [RankingRecord(10 + i, [[cid] for cid in order], [], order) for i, order in enumerate(orders)]
+    pairs_of = [ranking_to_pairs(ranking.tiers) for ranking in rankings]
+    shares = preference_shares(pairs_of, [frozenset(order) for order in orders])
+    expected = [(p.chosen, p.rejected, p.chosen_rank, p.rejected_rank, names(ranking.labeler_id),
+                 shares[p.chosen, p.rejected], None) for ranking, pairs in zip(rankings, pairs_of) for p in pairs]
+    assert prompt_rows(prompt, rankings, ExportOptions(), names).pairs == expected
+
+
 # --- the JSONL writer's fast path writes exactly what orjson makes of the record ----------------
 
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
