@@ -3,15 +3,17 @@ Dockerfile, docker compose and the benchmarks in bench/ all run with these: what
 what is deployed. Command-line options override them.
 
 Threaded workers keep a labeler's HTTP connection open between requests (a sync worker closes it
-after every answer), and a thread waiting on PostgreSQL leaves the core to the others: on two
-cores bench/labeling_loop.py measured this as the faster choice. Every thread holds its own
-persistent database connection, so workers x threads must stay below PostgreSQL's max_connections.
+after every answer). On two cores bench/labeling_loop.py measured 2 x cores processes as the best
+count, and one to four threads each within its noise (more threads: a longer tail, as they share a
+process's interpreter lock); two threads each let a long upload or download run without taking a
+whole process away from labelers. Every thread holds its own persistent database connection, so
+workers x threads must stay below PostgreSQL's max_connections.
 """
 
 import os
 
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_WORKERS", "2"))
+workers = int(os.environ.get("WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+threads = int(os.environ.get("WEB_THREADS", "2"))
 keepalive = 5  # seconds an idle connection stays open: a labeler's next request reuses it
