@@ -145,6 +145,12 @@ class Bench {
       this.scheduleRetry(() => this.loadNext());
       return;
     }
+    if (response.status >= 500) {
+      // A passing server or database problem: `next` is idempotent (it returns the open task), so ask again.
+      this.showStatus(`The server had a problem (${response.status}) — trying again…`, "offline");
+      this.scheduleRetry(() => this.loadNext());
+      return;
+    }
     this.retryDelay = 1000;
     if (response.status === 204) {
       this.task = null;
@@ -391,6 +397,13 @@ class Bench {
     } catch {
       // The endpoint is idempotent: sending the same ranking again cannot store it twice.
       this.showStatus("You are offline — will resubmit your ranking as soon as the connection is back.", "offline");
+      this.scheduleRetry(() => this.sendPending());
+      return;
+    }
+    if (response.status >= 500) {
+      // A passing server or database problem: the ranking stays saved here and is sent again
+      // (the endpoint is idempotent, so a ranking the server did store is not stored twice).
+      this.showStatus(`The server had a problem (${response.status}) — will resubmit your ranking.`, "offline");
       this.scheduleRetry(() => this.sendPending());
       return;
     }

@@ -295,6 +295,27 @@ def test_unsent_ranking_survives_a_page_reload(page: Page, bench):
     assert ranking.tiers == [[b], [c], [d]] and ranking.flagged == [a]
 
 
+def test_a_server_error_on_submit_keeps_the_ranking_and_sends_it_again(page: Page, bench):
+    open_bench(page, bench["url"])
+    a, b, c, d = shown_ids(page)
+    failures = []
+
+    def fail_once(route):  # the first attempt meets a passing server error (e.g. a dropped database connection)
+        if not failures:
+            failures.append(route.request.url)
+            route.fulfill(status=503, body="Service Unavailable")
+        else:
+            route.continue_()
+
+    page.route("**/ranking/", fail_once)
+    page.click('[data-action="keep-order"]')
+    page.click('[data-action="submit"]')
+    expect(page.locator("[data-status]")).to_contain_text("server had a problem (503)")
+    expect(page.locator("[data-session-count]")).to_have_text("1")  # sent again without a click
+    assert len(failures) == 1
+    assert Ranking.objects.get().tiers == [[a], [b], [c], [d]]
+
+
 def axe_violations(page: Page, axe_source: str) -> list[str]:
     page.add_script_tag(path=axe_source)
     results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
