@@ -1,5 +1,7 @@
 """The labeling loop through the HTTP API: next task, ranking, skip."""
 
+import json
+
 from annotations.models import Assignment, Ranking
 
 from .factories import make_prompt, make_user
@@ -171,11 +173,33 @@ def test_bad_optional_fields_are_a_400_that_names_the_field(api, project, alice)
     tiers = [[c["id"]] for c in task["completions"]]
     url = f"/api/assignments/{task['assignment']}/ranking/"
     for body, named in (({"flagged": []}, '"tiers" is required'),
-                        ({"tiers": tiers, "duration_ms": -5}, '"duration_ms" must be a whole number of at least 0'),
+                        ({"tiers": tiers, "duration_ms": -5}, '"duration_ms" must be a whole number from 0'),
                         ({"tiers": tiers, "duration_ms": "soon"}, '"duration_ms"'),
+                        ({"tiers": tiers, "duration_ms": 2**31}, '"duration_ms"'),
+                        ({"tiers": tiers, "duration_ms": 9.5}, '"duration_ms"'),
                         ({"tiers": tiers, "instructions_version": 0}, '"instructions_version"'),
+                        ({"tiers": "[[1], oops"}, '"tiers" must be JSON'),
                         ([1, 2], "JSON object")):
         response = api(alice).post(url, body, format="json")
         assert response.status_code == 400, body
         assert named in response.json()["detail"]
     assert not Ranking.objects.exists()
+
+
+def test_ranking_accepts_what_the_documented_serializer_accepted(api, project, alice):
+    # Whole numbers as text or as 900.0, and a form post with the tiers as JSON text.
+    make_prompt(project, 3)
+    make_prompt(project, 3)
+    task = _next(api, alice).json()
+    tiers = [[c["id"]] for c in task["completions"]]
+    response = api(alice).post(f"/api/assignments/{task['assignment']}/ranking/",
+                               {"tiers": tiers, "duration_ms": "900", "instructions_version": 1.0}, format="json")
+    assert response.status_code == 201, response.content
+    assert Ranking.objects.get(assignment_id=task["assignment"]).duration_ms == 900
+    task = _next(api, alice).json()
+    ids = [c["id"] for c in task["completions"]]
+    response = api(alice).post(f"/api/assignments/{task['assignment']}/ranking/",
+                               {"tiers": json.dumps([[i] for i in ids]), "duration_ms": "1200"})  # a form post
+    assert response.status_code == 201, response.content
+    stored = Ranking.objects.get(assignment_id=task["assignment"])
+    assert (stored.tiers, stored.duration_ms) == ([[i] for i in ids], 1200)
