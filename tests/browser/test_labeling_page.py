@@ -51,10 +51,24 @@ def card(page: Page, completion_id: int):
     return page.locator(f'[data-completion-id="{completion_id}"]')
 
 
+def settled_box(page: Page, completion_id: int) -> dict:
+    """The card's box once it stops moving: after a drop, SortableJS animates the cards into place,
+    and a box read mid-animation would aim the next drag at where the card was."""
+    box = card(page, completion_id).bounding_box()
+    for _ in range(50):
+        page.wait_for_timeout(40)
+        again = card(page, completion_id).bounding_box()
+        if again == box:
+            return box
+        box = again
+    return box
+
+
 def drag_above(page: Page, moving: int, target: int) -> None:
     """Drag card `moving` by its handle onto the upper part of card `target` (mouse, in steps)."""
+    settled_box(page, moving)
     handle = card(page, moving).locator("[data-handle]").bounding_box()
-    box = card(page, target).bounding_box()
+    box = settled_box(page, target)
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 8, steps=12)
