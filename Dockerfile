@@ -19,5 +19,5 @@ RUN SECRET_KEY=build-only-collectstatic python manage.py collectstatic --noinput
     && useradd --create-home labelhub && mkdir -p /app/var /data/media && chown -R labelhub /app/var /data/media
 USER labelhub
 EXPOSE 8000
-# Workers, threads and keep-alive come from gunicorn.conf.py (WEB_WORKERS, WEB_THREADS).
+# Workers and threads come from gunicorn.conf.py (WEB_WORKERS, WEB_THREADS).
 CMD ["gunicorn", "labelhub.wsgi:application"]

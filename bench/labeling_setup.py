@@ -97,10 +97,11 @@ def gunicorn(database_url: str, workers: int | None = None, threads: int | None 
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
     command = [str(ROOT / ".venv/bin/gunicorn"), "labelhub.wsgi:application", "-b", f"127.0.0.1:{port}",
                "--log-level", "warning"]
+    # Through the variables gunicorn.conf.py reads, so that what it derives (worker_connections) follows.
     if workers is not None:
-        command += ["-w", str(workers)]
+        env["WEB_WORKERS"] = str(workers)
     if threads is not None:
-        command += ["--threads", str(threads)]
+        env["WEB_THREADS"] = str(threads)
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30

@@ -207,7 +207,11 @@ def test_dockerfile_copies_what_the_image_needs():
     assert "labelhub.wsgi:application" in dockerfile
 
 
-def test_gunicorn_with_the_projects_config_serves_pages_on_kept_alive_connections():
+def test_gunicorn_with_the_projects_config_hands_requests_to_a_worker_with_a_free_thread():
+    """A worker whose threads are all taken accepts no connection: with two one-thread workers and
+    a client holding one of them (connected, request not sent), every other request is answered
+    at once by the other worker. A worker that accepted while busy would hold some of them until
+    gunicorn gives up waiting for the silent client's request (5 s)."""
     import http.client
     import socket
     import time
@@ -215,29 +219,36 @@ def test_gunicorn_with_the_projects_config_serves_pages_on_kept_alive_connection
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "WEB_WORKERS": "1", "WEB_THREADS": "2", "WEB_BIND": f"127.0.0.1:{port}"}
+    env = {**os.environ, "WEB_WORKERS": "2", "WEB_THREADS": "1", "WEB_BIND": f"127.0.0.1:{port}"}
     server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "labelhub.wsgi:application"],
                               cwd=ROOT, env=env, stderr=subprocess.PIPE)
+
+    def get_login_page(timeout: float) -> tuple[int, str | None]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            connection.request("GET", "/accounts/login/")
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.getheader("Connection")
+        finally:
+            connection.close()
+
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", "/accounts/login/")
+                assert get_login_page(timeout=10) == (200, "close")
                 break
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
-        statuses = []
-        for _ in range(3):  # the same connection serves every request: it is kept alive
-            if statuses:
-                connection.request("GET", "/accounts/login/")
-            response = connection.getresponse()
-            response.read()
-            statuses.append((response.status, response.getheader("Connection")))
-        first_socket = connection.sock
-        assert statuses == [(200, "keep-alive")] * 3
-        assert connection.sock is first_socket
+        with socket.create_connection(("127.0.0.1", port)):  # a client that never sends its request
+            time.sleep(0.5)  # accepted by one of the workers meanwhile
+            started = time.monotonic()
+            answers = [get_login_page(timeout=3) for _ in range(8)]
+            elapsed = time.monotonic() - started
+        assert answers == [(200, "close")] * 8
+        assert elapsed < 3
     finally:
         server.terminate()
         server.wait(timeout=30)
