@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .ranking import RankingError, normalize_tiers, validate_ranking
-from .rows import columns, fetch_instance
+from .rows import columns, execute, fetch_instance
 
 MIN_COMPLETIONS = 2
 SWEEP_SECONDS = 10.0
@@ -107,10 +107,12 @@ def open_assignment(project: Project, labeler, now: datetime) -> Assignment | No
     sql = f"""
         SELECT {columns(Assignment, "a")}, p.text FROM {Assignment._meta.db_table} AS a
         JOIN {Prompt._meta.db_table} AS p ON p.id = a.prompt_id
-        WHERE a.project_id = %s AND a.labeler_id = %s AND a.status = %s AND a.reserved_until > %s
+        WHERE a.project_id = %(project)s AND a.labeler_id = %(labeler)s AND a.status = %(reserved)s
+          AND a.reserved_until > %(now)s
         ORDER BY a.id LIMIT 1
     """  # noqa: S608 - table names come from the models, values are parameters
-    params = [project.pk, labeler.pk, Assignment.Status.RESERVED, connection.ops.adapt_datetimefield_value(now)]
+    params = {"project": project.pk, "labeler": labeler.pk, "reserved": Assignment.Status.RESERVED,
+              "now": connection.ops.adapt_datetimefield_value(now)}
     assignment, extra = fetch_instance(Assignment, sql, params)
     if assignment is not None:
         assignment.prompt = Prompt(pk=assignment.prompt_id, project_id=project.pk, text=extra[0])
@@ -213,7 +215,7 @@ def _reserve_postgresql(project: Project, labeler, now: datetime, reserved_until
             UPDATE {prompt_table} SET num_reserved = num_reserved + 1
             WHERE id = (
                 SELECT p.id FROM {prompt_table} AS p
-                WHERE p.project_id = %(project)s AND p.num_completions >= %(min_completions)s
+                WHERE p.project_id = %(project)s AND p.num_completions >= {MIN_COMPLETIONS}
                   AND p.num_rankings < %(k)s AND p.num_rankings + p.num_reserved < %(k)s
                   AND NOT EXISTS (
                       SELECT 1 FROM {assignment_table} AS a WHERE a.prompt_id = p.id AND a.labeler_id = %(labeler)s
@@ -229,9 +231,9 @@ def _reserve_postgresql(project: Project, labeler, now: datetime, reserved_until
         ), created AS (
             INSERT INTO {assignment_table}
                 (project_id, prompt_id, labeler_id, status, shown_order, reserved_until, created_at)
-            SELECT %(project)s, claimed.id, %(labeler)s, %(reserved)s,
+            SELECT %(project)s::bigint, claimed.id, %(labeler)s::bigint, %(reserved)s::text,
                    COALESCE((SELECT jsonb_agg(shown.id ORDER BY shown.place) FROM shown), '[]'::jsonb),
-                   %(reserved_until)s, %(now)s
+                   %(reserved_until)s::timestamptz, %(now)s::timestamptz
             FROM claimed
             RETURNING id
         )
@@ -239,9 +241,10 @@ def _reserve_postgresql(project: Project, labeler, now: datetime, reserved_until
         FROM created CROSS JOIN claimed LEFT JOIN shown ON true
         ORDER BY shown.place
     """  # noqa: S608 - table names come from the models, values are parameters
+    # MIN_COMPLETIONS is written into the text: the prompt_next_idx index is partial on it, and a
+    # prepared statement's generic plan can use that index only for a constant.
     params = {
         "project": project.pk,
-        "min_completions": MIN_COMPLETIONS,
         "k": project.labelers_per_prompt,
         "labeler": labeler.pk,
         "reserved": Assignment.Status.RESERVED,
@@ -249,7 +252,7 @@ def _reserve_postgresql(project: Project, labeler, now: datetime, reserved_until
         "now": now,
     }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         rows = cursor.fetchall()
     if not rows:
         return None
@@ -344,9 +347,9 @@ def _assignment_for_submission(assignment_id: int, labeler, lock: bool) -> Assig
             (SELECT max(v.version) FROM {InstructionVersion._meta.db_table} AS v WHERE v.project_id = a.project_id)
                 AS current_version
         FROM {Assignment._meta.db_table} AS a JOIN {Project._meta.db_table} AS p ON p.id = a.project_id
-        WHERE a.id = %s AND a.labeler_id = %s{lock_clause}
+        WHERE a.id = %(assignment)s AND a.labeler_id = %(labeler)s{lock_clause}
     """  # noqa: S608 - table names come from the models, values are parameters
-    assignment, extra = fetch_instance(Assignment, sql, [assignment_id, labeler.pk])
+    assignment, extra = fetch_instance(Assignment, sql, {"assignment": assignment_id, "labeler": labeler.pk})
     if assignment is None:
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     assignment.allow_ties, assignment.labelers_per_prompt, assignment.current_version = extra
@@ -384,13 +387,14 @@ def _store_if_reserved(ranking: Ranking) -> bool:
         )
         INSERT INTO {Ranking._meta.db_table} (assignment_id, project_id, prompt_id, labeler_id, tiers, flagged,
             shown_order, instruction_version, duration_ms, submitted_at)
-        SELECT submitted.id, %(project)s, %(prompt)s, %(labeler)s, %(tiers)s, %(flagged)s, %(shown_order)s,
-            %(version)s, %(duration)s, %(now)s
+        SELECT submitted.id, %(project)s::bigint, %(prompt)s::bigint, %(labeler)s::bigint, %(tiers)s::jsonb,
+            %(flagged)s::jsonb, %(shown_order)s::jsonb, %(version)s::integer, %(duration)s::integer,
+            %(now)s::timestamptz
         FROM submitted
         RETURNING id
     """  # noqa: S608 - table names come from the models, values are parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, _ranking_values(ranking))
+        execute(cursor, sql, _ranking_values(ranking))
         row = cursor.fetchone()
     if row is None:
         return False

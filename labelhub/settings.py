@@ -128,6 +128,11 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The labeling loop's queries run as prepared statements on PostgreSQL (annotations/rows.py). Turn
+# this off behind a pooler that shares server connections between sessions (PgBouncer in
+# transaction mode), where a statement prepared on one connection is missing on the next.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

@@ -14,9 +14,9 @@ def user_for_token(key: str):
     User = get_user_model()
     sql = (
         f"SELECT {columns(User, 'u')} FROM {User._meta.db_table} AS u "  # noqa: S608 - names from the models
-        f"JOIN {Token._meta.db_table} AS t ON t.user_id = u.id WHERE t.key = %s"
+        f"JOIN {Token._meta.db_table} AS t ON t.user_id = u.id WHERE t.key = %(key)s"
     )
-    return fetch_instance(User, sql, [key])[0]
+    return fetch_instance(User, sql, {"key": key})[0]
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
