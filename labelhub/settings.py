@@ -208,10 +208,12 @@ LLM_BACKOFF_SECONDS = env_float("LLM_BACKOFF_SECONDS", 1.0)  # first wait before
 LLM_MAX_BACKOFF_SECONDS = env_float("LLM_MAX_BACKOFF_SECONDS", 30.0)
 
 REST_FRAMEWORK = {
+    # Token first: an API client's request is then authenticated without touching the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "annotations.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "annotations.api.negotiation.RememberedContentNegotiation",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
