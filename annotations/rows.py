@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import DatabaseError, connection, models
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
@@ -88,14 +88,34 @@ def _prepared_form(sql: str) -> tuple[str, str, tuple[str, ...]]:
     return name, body, tuple(names)
 
 
+# Errors that mean the session's prepared statements are not what this process thinks: a plan
+# whose result columns a migration changed, a statement missing or already there.
+_STALE_PREPARED = {"0A000", "26000", "42P05"}
+
+
 def execute(cursor, sql: str, params: dict) -> None:
     """cursor.execute(sql, params) for a query with `%(name)s` parameters; on PostgreSQL as a
     statement prepared once per connection. Parameters the statement's context does not type
-    (a value only in a SELECT list) need a cast in the SQL, as `%(project)s::bigint`."""
+    (a value only in a SELECT list) need a cast in the SQL, as `%(project)s::bigint`. The text is
+    prepared as it is, so it must not contain `%%` or a `%(name)s` inside a string literal."""
     database = cursor.db  # this thread's connection (django.db.connection is a proxy shared by threads)
     if database.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
+    try:
+        _execute_prepared(cursor, database, sql, params)
+    except DatabaseError as error:
+        if getattr(error.__cause__, "pgcode", None) not in _STALE_PREPARED:
+            raise
+        database.labelhub_prepared = set()
+        if database.in_atomic_block:
+            database.close_at = 0  # the transaction is lost; start the next request on a new session
+            raise
+        cursor.execute("DEALLOCATE ALL")  # outside a transaction: start afresh and try once more
+        _execute_prepared(cursor, database, sql, params)
+
+
+def _execute_prepared(cursor, database, sql: str, params: dict) -> None:
     name, body, names = _prepared_form(sql)
     prepared = getattr(database, "labelhub_prepared", None)
     if prepared is None:  # a connection opened before this module was imported

@@ -100,6 +100,13 @@ def test_tie_is_rejected_where_the_project_forbids_ties(api, project, alice):
     assert "ties" in response.json()["detail"]
 
 
+def test_an_assignment_id_beyond_the_id_column_is_404_not_a_database_error(api, project, alice):
+    body = {"tiers": [[1]], "flagged": []}
+    for assignment_id in (2**63, 10**30):
+        assert api(alice).post(f"/api/assignments/{assignment_id}/ranking/", body, format="json").status_code == 404
+        assert api(alice).post(f"/api/assignments/{assignment_id}/skip/").status_code == 404
+
+
 def test_ranking_another_labelers_assignment_is_404(api, project, alice, bob):
     make_prompt(project, 3)
     task = _next(api, alice).json()

@@ -114,3 +114,38 @@ def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler():
     with CaptureQueriesContext(connection) as captured:
         assert _label_one_prompt(client, project.slug) == 201
     assert not {"PREPARE", "EXECUTE"} & set(_sent(captured))
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_statements_the_session_lost_or_already_has_are_prepared_afresh():
+    project = make_project()
+    for _ in range(3):
+        make_prompt(project, 3)
+    client = _labeler_client(project)
+    assert _label_one_prompt(client, project.slug) == 201
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # gone from the session, still listed by this process
+    assert _label_one_prompt(client, project.slug) == 201
+    connection.labelhub_prepared = set()  # still in the session, no longer listed
+    assert _label_one_prompt(client, project.slug) == 201
+    assert Ranking.objects.count() == 3
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_that_changes_a_selected_column_does_not_break_the_prepared_statements():
+    """PostgreSQL refuses to run a prepared plan whose result columns changed type."""
+    project = make_project()
+    for _ in range(2):
+        make_prompt(project, 3)
+    client = _labeler_client(project)
+    assert _label_one_prompt(client, project.slug) == 201
+    table = get_user_model()._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} ALTER COLUMN first_name TYPE varchar(151)")
+    try:
+        assert _label_one_prompt(client, project.slug) == 201
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} ALTER COLUMN first_name TYPE varchar(150)")
