@@ -1,5 +1,6 @@
 """Set-up, settings, commands, deployment files: the ground everything else stands on."""
 
+import contextlib
 import io
 import os
 import re
@@ -207,11 +208,10 @@ def test_dockerfile_copies_what_the_image_needs():
     assert "labelhub.wsgi:application" in dockerfile
 
 
-def test_gunicorn_with_the_projects_config_hands_requests_to_a_worker_with_a_free_thread():
-    """A worker whose threads are all taken accepts no connection: with two one-thread workers and
-    a client holding one of them (connected, request not sent), every other request is answered
-    at once by the other worker. A worker that accepted while busy would hold some of them until
-    gunicorn gives up waiting for the silent client's request (5 s)."""
+@contextlib.contextmanager
+def _gunicorn_with_the_projects_config(workers: int, threads: int):
+    """gunicorn started as the Dockerfile starts it (gunicorn.conf.py); yields a function that GETs
+    the login page on a new connection and returns (status, Connection header)."""
     import http.client
     import socket
     import time
@@ -219,11 +219,11 @@ def test_gunicorn_with_the_projects_config_hands_requests_to_a_worker_with_a_fre
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "WEB_WORKERS": "2", "WEB_THREADS": "1", "WEB_BIND": f"127.0.0.1:{port}"}
+    env = {**os.environ, "WEB_WORKERS": str(workers), "WEB_THREADS": str(threads), "WEB_BIND": f"127.0.0.1:{port}"}
     server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "labelhub.wsgi:application"],
                               cwd=ROOT, env=env, stderr=subprocess.PIPE)
 
-    def get_login_page(timeout: float) -> tuple[int, str | None]:
+    def get_login_page(timeout: float = 3) -> tuple[int, str | None]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         try:
             connection.request("GET", "/accounts/login/")
@@ -233,6 +233,7 @@ def test_gunicorn_with_the_projects_config_hands_requests_to_a_worker_with_a_fre
         finally:
             connection.close()
 
+    get_login_page.port = port
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -242,16 +243,55 @@ def test_gunicorn_with_the_projects_config_hands_requests_to_a_worker_with_a_fre
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
-        with socket.create_connection(("127.0.0.1", port)):  # a client that never sends its request
-            time.sleep(0.5)  # accepted by one of the workers meanwhile
-            started = time.monotonic()
-            answers = [get_login_page(timeout=3) for _ in range(8)]
-            elapsed = time.monotonic() - started
-        assert answers == [(200, "close")] * 8
-        assert elapsed < 3
+        yield get_login_page
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_gunicorn_with_the_projects_config_hands_requests_to_a_worker_with_a_free_thread():
+    """A worker whose threads are all taken accepts no connection: with two one-thread workers and
+    a client holding one of them (connected, request not sent), every other request is answered
+    at once by the other worker. A worker that accepted while busy would hold some of them until
+    gunicorn gives up waiting for the silent client's request (5 s)."""
+    import socket
+    import time
+
+    with (
+        _gunicorn_with_the_projects_config(workers=2, threads=1) as get_login_page,
+        socket.create_connection(("127.0.0.1", get_login_page.port)),  # a client that never sends
+    ):
+        time.sleep(0.5)  # accepted by one of the workers meanwhile
+        started = time.monotonic()
+        answers = [get_login_page() for _ in range(8)]
+        elapsed = time.monotonic() - started
+    assert answers == [(200, "close")] * 8
+    assert elapsed < 3
+
+
+def test_gunicorn_closing_a_connection_waits_for_the_client_without_holding_up_the_worker():
+    """After its answer the server sends FIN and waits for the client's (up to 2 s). A client that
+    read its answer but keeps its socket open must not delay the worker's next request, as it did
+    with gunicorn's own threaded worker (2 s)."""
+    import socket
+    import time
+
+    with (
+        _gunicorn_with_the_projects_config(workers=1, threads=2) as get_login_page,
+        socket.create_connection(("127.0.0.1", get_login_page.port), timeout=5) as slow,
+    ):
+        slow.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += slow.recv(65536)
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(body) < length:
+            body += slow.recv(65536)
+        started = time.monotonic()
+        assert get_login_page() == (200, "close")
+        assert time.monotonic() - started < 1
+        assert slow.recv(1) == b""  # the server did close its side
 
 
 PUBLIC_PATHS = {"/api/auth/token/", "/api/schema/", "/api/docs/", "/accounts/login/", "/accounts/logout/",
