@@ -5,20 +5,21 @@ gunicorn on PostgreSQL (issue 5 target: at least 300 rankings/s with p99 under 1
         [--workers N] [--threads N] [--client-processes 4]
         [--database-url postgres://postgres@127.0.0.1:5432/lh_quality_bench]
 
-Each client is a thread with its own HTTP connection (http.client: the lightest client in the
-standard library, since the load generator shares the machine's two cores with the server and
-PostgreSQL) and its own labeler; the clients are spread over a few processes so that they do not
-queue for one interpreter lock. Each loops: `POST /api/projects/{slug}/tasks/next/`, then
-`POST /api/assignments/{id}/ranking/` with the completions in the order shown. The first 3 seconds
-warm up and are not counted. Reported: rankings per second, the latency of each request kind and
-of the pair (p50, p99), and the CPU time that the server (gunicorn), PostgreSQL and the load
-generator used per ranking.
+Each client is a thread with its own labeler and a minimal HTTP/1.1 client on a plain socket
+(`LeanClient`: the load generator shares the machine's two cores with the server and PostgreSQL,
+and http.client's header parsing cost twice as much CPU per request); the clients are spread over
+a few processes so that they do not queue for one interpreter lock. Each loops:
+`POST /api/projects/{slug}/tasks/next/`, then `POST /api/assignments/{id}/ranking/` with the
+completions in the order shown. The first 3 seconds warm up and are not counted. Reported:
+rankings per second, the latency of each request kind and of the pair (p50, p99), and the CPU time
+that the server (gunicorn), PostgreSQL and the load generator used per ranking.
 """
 
 import argparse
 import http.client
 import json
 import multiprocessing
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -28,27 +29,59 @@ from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, gu
 WARM_UP_SECONDS = 3.0
 
 
+class LeanClient:
+    """POST requests over one socket at a time: a new connection when the server closed the last
+    one (gunicorn.conf.py answers one request per connection), the same one while kept alive."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.address = (host, port)
+        self.head = f"Host: {host}:{port}\r\nAuthorization: Token {token}\r\nContent-Type: application/json\r\n"
+        self.sock: socket.socket | None = None
+
+    def post(self, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, timeout=30)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += self._receive()
+        head, _, content = data.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.split(b"\r\n")
+        headers = dict(line.lower().split(b":", 1) for line in header_lines)
+        length = int(headers.get(b"content-length", b"0"))
+        while len(content) < length:
+            content += self._receive()
+        if headers.get(b"connection", b"").strip() == b"close":
+            self.close()
+        return int(status_line.split()[1]), content[:length]
+
+    def _receive(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection before answering")
+        return chunk
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
 def client_loop(base: str, token: str, stop_at: float, count_from: float) -> dict:
     """One labeler's loop until stop_at; latencies (ms) of the requests started after count_from."""
     address = urlsplit(base)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    client = LeanClient(address.hostname, address.port, token)
     result: dict = {"next": [], "ranking": [], "loop": [], "errors": []}
-
-    def post(path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-
     while (started := time.perf_counter()) < stop_at:
-        status, data = post(f"/api/projects/{SLUG}/tasks/next/")
+        status, data = client.post(f"/api/projects/{SLUG}/tasks/next/")
         got_task = time.perf_counter()
         if status != 200:
             result["errors"].append(f"next {status}")
             break
         task = json.loads(data)
         body = json.dumps({"tiers": [[c["id"]] for c in task["completions"]], "flagged": []}).encode()
-        status, data = post(f"/api/assignments/{task['assignment']}/ranking/", body)
+        status, data = client.post(f"/api/assignments/{task['assignment']}/ranking/", body)
         done = time.perf_counter()
         if status != 201:
             result["errors"].append(f"ranking {status}: {data[:200]!r}")
@@ -57,7 +90,7 @@ def client_loop(base: str, token: str, stop_at: float, count_from: float) -> dic
             result["next"].append((got_task - started) * 1000)
             result["ranking"].append((done - got_task) * 1000)
             result["loop"].append((done - started) * 1000)
-    connection.close()
+    client.close()
     return result
 
 
