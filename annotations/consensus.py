@@ -41,6 +41,7 @@ judgements before they reach these functions; annotations/quality.py does so (se
 import itertools
 import math
 import statistics
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence, Set
 from typing import NamedTuple
@@ -283,6 +284,45 @@ def rank_value_counts(prompts: Iterable[Sequence[Judgement]]) -> tuple[list[list
     return [[row.get(value, 0) for value in range(1, top + 1)] for row in rows], top
 
 
+class RankValueTable:
+    """rank_value_counts built prompt by prompt into three flat integer arrays (a few bytes per
+    unit, where a row of Python ints costs a hundred), for projects of 100,000 prompts."""
+
+    def __init__(self) -> None:
+        self.units = 0
+        self.top = 1
+        self._unit, self._value, self._count = array("q"), array("q"), array("q")
+
+    def add(self, judgements: Sequence[Judgement]) -> None:
+        """The rows of one prompt, its completions in id order (as rank_value_counts)."""
+        counts: Counter[tuple[int, int]] = Counter()
+        for judgement in judgements:
+            for cid, tier in positions(judgement).items():
+                counts[cid, tier + 1] += 1
+        if not counts:
+            return
+        self.top = max(self.top, max(value for _, value in counts))
+        unit_of = {cid: self.units + index for index, cid in enumerate(sorted({cid for cid, _ in counts}))}
+        self.units += len(unit_of)
+        for (cid, value), count in counts.items():
+            self._unit.append(unit_of[cid])
+            self._value.append(value)
+            self._count.append(count)
+
+    def value_counts(self):  # -> numpy.ndarray (numpy is imported on use, see ordinal_alpha)
+        """The units × values table of rank_value_counts, as an integer array."""
+        import numpy as np
+
+        table = np.zeros((self.units, self.top), dtype=np.int64)
+        table[np.frombuffer(self._unit, dtype=np.int64), np.frombuffer(self._value, dtype=np.int64) - 1] = (
+            np.frombuffer(self._count, dtype=np.int64))
+        return table
+
+    def alpha(self) -> float | None:
+        """krippendorff_alpha_ordinal of the prompts added."""
+        return ordinal_alpha(self.value_counts(), self.top)
+
+
 def krippendorff_alpha_ordinal(prompts: Iterable[Sequence[Judgement]]) -> float | None:
     """Krippendorff's alpha for ordinal data over the rank each judgement gives each completion,
     pooled over the prompts given (pass one prompt for a per-prompt figure). None when there is
@@ -298,8 +338,11 @@ def ordinal_alpha(value_counts: Sequence[Sequence[int]], values: int) -> float |
     import krippendorff  # imported on use: numpy is slow to load and most callers never need it
     import numpy as np
 
-    pairable = [row for row in value_counts if sum(row) >= 2]
-    if not pairable or values < 2:
+    if isinstance(value_counts, np.ndarray):  # RankValueTable's: the same rows, selected without a Python loop
+        pairable = value_counts[value_counts.sum(axis=1) >= 2] if len(value_counts) else value_counts
+    else:
+        pairable = [row for row in value_counts if sum(row) >= 2]
+    if not len(pairable) or values < 2:
         return None
     counts = np.array(pairable, dtype=float)
     if np.count_nonzero(counts.sum(axis=0)) < 2:
@@ -392,16 +435,10 @@ def score_labelers(
     """Every labeler's score and the possible misreaders. Scores are first taken against all the
     other labelers, then again against consensus made without the possible misreaders found so
     far (until that set stops changing), so that a labeler who shared many prompts with a
-    misreader is not blamed for the misreader's rankings."""
-    prompts = list(prompts)
-    distrusted: set[int] = set()
-    for _ in range(rounds):
-        scores = labeler_scores(prompts, method, distrusted)
-        found = possible_misreaders(scores)
-        if found == distrusted:
-            break
-        distrusted = found
-    return scores, found
+    misreader is not blamed for the misreader's rankings. Each prompt shape is scored once (see
+    ShapeMeasures below): the same results as labeler_scores and possible_misreaders, round by round."""
+    shaped = [shaped_prompt(ranked) for ranked in prompts]
+    return score_shaped_labelers(shaped, ShapeMeasures(method), rounds)
 
 
 # A labeler is a possible misreader when the top of their 95% interval lies below the median of
@@ -426,3 +463,154 @@ def possible_misreaders(scores: dict[int, LabelerScore]) -> set[int]:
         and score.ci_high < median
         and (score.agreement < 0.5 or score.ci_high < median - MISREADER_MARGIN)
     }
+
+
+# --- Fast path: each figure computed once per prompt shape --------------------------------------
+#
+# Every per-prompt figure above (pairwise agreement, Kendall's W, the consensus's decided pairs and
+# a judgement's agreement with them) depends only on how the judgements order the completions,
+# not on the completions' ids: renumbering the completions renumbers the decided pairs and leaves
+# every count unchanged (Kendall's W sums halves and quarters, which floats add exactly in any
+# order). So a prompt is reduced to its *shape*, its judgements over completions numbered in a
+# canonical order, and each figure is computed once per shape, by the general code above, on the
+# judgements rebuilt from the shape. A big project has few shapes (3 rankings of 4 completions
+# without ties: a few hundred), so the general code runs a few hundred times, not 300,000 times.
+
+# In a shape, a judgement gives each completion its tier (0 = best, empty tiers skipped), FLAGGED
+# or ABSENT (the judgement does not show it).
+FLAGGED, ABSENT = -1, -2
+
+Shape = tuple[tuple[int, ...], ...]  # one row per judgement, one column per completion
+
+
+def prompt_shape(judgements: Sequence[Judgement]) -> Shape | None:
+    """The judgements' shape: the columns (one per completion: its place in each judgement) in
+    sorted order, so that prompts equal up to renumbering their completions share a shape. None
+    when a judgement names a completion twice (left to the general code)."""
+    places = []
+    for judgement in judgements:
+        place: dict[int, int] = {}
+        rank = named = 0
+        for tier in judgement.tiers:
+            if tier:
+                place.update(dict.fromkeys(tier, rank))
+                rank += 1
+                named += len(tier)
+        place.update(dict.fromkeys(judgement.flagged, FLAGGED))
+        if len(place) != named + len(judgement.flagged):
+            return None
+        places.append(place)
+    columns = sorted(tuple(place.get(cid, ABSENT) for place in places) for cid in completions_of(judgements))
+    if not columns:
+        return tuple(() for _ in judgements)
+    return tuple(zip(*columns, strict=True))
+
+
+def shape_judgements(shape: Shape) -> list[Judgement]:
+    """The judgements of a shape, with the completions numbered 0, 1, … in the shape's order."""
+    judgements = []
+    for row in shape:
+        tiers: dict[int, list[int]] = defaultdict(list)
+        for cid, rank in enumerate(row):
+            if rank >= 0:
+                tiers[rank].append(cid)
+        flagged = [cid for cid, rank in enumerate(row) if rank == FLAGGED]
+        judgements.append(Judgement([tiers[rank] for rank in sorted(tiers)], flagged))
+    return judgements
+
+
+class ShapeMeasures:
+    """The per-prompt figures, memoized by prompt shape (one instance per report: the memo grows
+    with the number of distinct shapes, which is small for the common prompt sizes)."""
+
+    def __init__(self, method: str = "ranked_pairs") -> None:
+        self.method = method
+        self._agreement: dict[Shape, tuple[PairAgreement, float | None]] = {}
+        self._left_out: dict[tuple[Shape, tuple[bool, ...]], tuple[tuple[float, int] | None, ...]] = {}
+
+    def agreement(self, shape: Shape) -> tuple[PairAgreement, float | None]:
+        """(pairwise_agreement, kendalls_w) of the prompt's judgements."""
+        known = self._agreement.get(shape)
+        if known is None:
+            judgements = shape_judgements(shape)
+            known = self._agreement[shape] = (pairwise_agreement(judgements), kendalls_w(judgements))
+        return known
+
+    def left_out(self, shape: Shape, trusted: tuple[bool, ...]) -> tuple[tuple[float, int] | None, ...]:
+        """For each judgement, agreement_with the consensus of the prompt's other trusted
+        judgements ((agreeing, pairs)), or None when there is no other trusted judgement."""
+        key = (shape, trusted)
+        known = self._left_out.get(key)
+        if known is None:
+            known = self._left_out[key] = _left_out(shape_judgements(shape), trusted, self.method)
+        return known
+
+
+def _left_out(
+    judgements: Sequence[Judgement], trusted: Sequence[bool], method: str
+) -> tuple[tuple[float, int] | None, ...]:
+    """The general code of leave_one_out_shares, for one prompt."""
+    results = []
+    for i, judgement in enumerate(judgements):
+        others = [other for j, other in enumerate(judgements) if j != i and trusted[j]]
+        results.append(agreement_with(judgement, decided_pairs(others, method)) if others else None)
+    return tuple(results)
+
+
+class ShapedPrompt(NamedTuple):
+    """A prompt reduced to what labeler scoring needs: its labelers (in the order of its
+    judgements) and its shape, or its judgements themselves when it has no shape."""
+
+    labelers: tuple[int, ...]
+    shape: Shape | None
+    judgements: tuple[Judgement, ...] = ()
+
+
+def shaped_prompt(ranked: Sequence[tuple[int, Judgement]]) -> ShapedPrompt:
+    labelers = tuple(labeler for labeler, _ in ranked)
+    judgements = [judgement for _, judgement in ranked]
+    shape = prompt_shape(judgements)
+    return ShapedPrompt(labelers, shape, () if shape is not None else tuple(judgements))
+
+
+def shaped_labeler_scores(
+    prompts: Iterable[ShapedPrompt], measures: ShapeMeasures, distrusted: Set[int] = frozenset()
+) -> dict[int, LabelerScore]:
+    """labeler_scores over shaped prompts: the same scores, each prompt shape scored once."""
+    shares: dict[int, list[float]] = defaultdict(list)
+    everyone_trusted: dict[int, tuple[bool, ...]] = {}
+    for prompt in prompts:
+        count = len(prompt.labelers)
+        if count < 2:
+            continue
+        if distrusted and not distrusted.isdisjoint(prompt.labelers):
+            trusted = tuple(labeler not in distrusted for labeler in prompt.labelers)
+        else:
+            trusted = everyone_trusted.setdefault(count, (True,) * count)
+        if prompt.shape is None:
+            results = _left_out(prompt.judgements, trusted, measures.method)
+        else:
+            results = measures.left_out(prompt.shape, trusted)
+        for labeler, result in zip(prompt.labelers, results, strict=True):
+            if result is not None and result[1]:
+                shares[labeler].append(result[0] / result[1])
+    scores = {}
+    for labeler, values in shares.items():
+        mean = sum(values) / len(values)
+        low, high = wilson_interval(mean, len(values))
+        scores[labeler] = LabelerScore(len(values), mean, low, high)
+    return scores
+
+
+def score_shaped_labelers(
+    prompts: Sequence[ShapedPrompt], measures: ShapeMeasures, rounds: int = 3
+) -> tuple[dict[int, LabelerScore], set[int]]:
+    """score_labelers over shaped prompts (same rounds, same results)."""
+    distrusted: set[int] = set()
+    for _ in range(rounds):
+        scores = shaped_labeler_scores(prompts, measures, distrusted)
+        found = possible_misreaders(scores)
+        if found == distrusted:
+            break
+        distrusted = found
+    return scores, found

@@ -10,10 +10,12 @@ of `canary_ids(project)` from each ranking, as `judgements_by_prompt` does) befo
 """
 
 import hashlib
+import itertools
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
@@ -23,10 +25,14 @@ from .assignment import MIN_COMPLETIONS
 from .consensus import (
     Judgement,
     LabelerScore,
+    RankValueTable,
+    ShapedPrompt,
+    ShapeMeasures,
     kendalls_w,
-    krippendorff_alpha_ordinal,
     pairwise_agreement,
     score_labelers,
+    score_shaped_labelers,
+    shaped_prompt,
     strip_completions,
 )
 from .models import Completion, Project, Prompt, Ranking
@@ -146,54 +152,71 @@ def progress_counts(project: Project) -> dict[str, int]:
     )
 
 
+# Rankings are read in chunks of this many rows (a server-side cursor on PostgreSQL): the report
+# keeps per-prompt shapes and counts, never all the rows at once.
+RANKING_CHUNK = 5000
+
+
 def quality_report(project: Project, disagreement_limit: int = 20) -> QualityReport:
     """Every figure of the quality page, in five queries whatever the project's size."""
     canaries = canary_ids(project)
-    rows = list(
+    canary_set = set(canaries)
+    rows = (
         Ranking.objects.filter(project=project)
         .order_by("prompt_id", "pk")
         .values_list("prompt_id", "labeler_id", "tiers", "flagged", "shown_order", "duration_ms", "submitted_at")
+        .iterator(chunk_size=RANKING_CHUNK)
     )
-    by_prompt: dict[int, list[tuple[int, Judgement]]] = defaultdict(list)
     stats: dict[int, dict] = defaultdict(lambda: {"n": 0, "durations": [], "ties": 0, "flags": 0, "judged": 0,
                                                    "canaries": 0, "passed": 0})
     per_day: Counter = Counter()
     canary_of_prompt = {prompt_id: cid for cid, prompt_id in canaries.items()}
-    for prompt_id, labeler_id, tiers, flagged, shown, duration_ms, submitted_at in rows:
-        raw = Judgement(tiers, flagged)
-        judgement = strip_completions(raw, set(canaries)) if canaries else raw
-        by_prompt[prompt_id].append((labeler_id, judgement))
-        s = stats[labeler_id]
-        s["n"] += 1
-        if duration_ms is not None:
-            s["durations"].append(duration_ms)
-        s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
-        s["flags"] += len(judgement.flagged)
-        s["judged"] += sum(map(len, judgement.tiers)) + len(judgement.flagged)
-        canary = canary_of_prompt.get(prompt_id)
-        if canary is not None and canary in shown:
-            s["canaries"] += 1
-            s["passed"] += canary_passed(raw, canary)
-        per_day[timezone.localdate(submitted_at)] += 1
-
+    measures = ShapeMeasures()
+    shaped: list[ShapedPrompt] = []  # for the labeler scores (several rounds)
+    rank_values = RankValueTable()  # for Krippendorff's alpha
+    rankings = 0
     agreeing = compared = 0
     prompt_rows: list[PromptRow] = []
     ws = []
-    for prompt_id, ranked in by_prompt.items():
+    for prompt_id, prompt_rankings in itertools.groupby(rows, key=itemgetter(0)):
+        canary = canary_of_prompt.get(prompt_id)
+        ranked: list[tuple[int, Judgement]] = []
+        for _, labeler_id, tiers, flagged, shown, duration_ms, submitted_at in prompt_rankings:
+            raw = Judgement(tiers, flagged)
+            judgement = strip_completions(raw, canary_set) if canaries else raw
+            ranked.append((labeler_id, judgement))
+            s = stats[labeler_id]
+            s["n"] += 1
+            if duration_ms is not None:
+                s["durations"].append(duration_ms)
+            s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
+            s["flags"] += len(judgement.flagged)
+            s["judged"] += sum(map(len, judgement.tiers)) + len(judgement.flagged)
+            if canary is not None and canary in shown:
+                s["canaries"] += 1
+                s["passed"] += canary_passed(raw, canary)
+            per_day[timezone.localdate(submitted_at)] += 1
+        rankings += len(ranked)
+        judgements = [j for _, j in ranked]
+        rank_values.add(judgements)
+        prompt = shaped_prompt(ranked)
+        shaped.append(prompt)
         if len(ranked) < 2:
             continue
-        judgements = [j for _, j in ranked]
-        pair = pairwise_agreement(judgements)
+        if prompt.shape is not None:
+            pair, w = measures.agreement(prompt.shape)
+        else:
+            pair, w = pairwise_agreement(judgements), kendalls_w(judgements)
         if pair.share is None:
             continue
         agreeing += pair.agreeing
         compared += pair.compared
-        w = kendalls_w(judgements)
         if w is not None:
             ws.append(w)
         prompt_rows.append(PromptRow(prompt_id, "", len(ranked), pair.share, w))
 
-    scores, misreaders = score_labelers(by_prompt.values())
+    scores, misreaders = score_shaped_labelers(shaped, measures)
+    del shaped
     users = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
     labelers = [
         LabelerRow(
@@ -226,11 +249,11 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
         prompts_in_progress=progress["in_progress"],
         prompts_waiting=progress["waiting"],
         prompts_without_completions=progress["without_completions"],
-        rankings=len(rows),
+        rankings=rankings,
         rankings_per_day=sorted(per_day.items()),
         pairwise_agreement=agreeing / compared if compared else None,
         kendalls_w=statistics.mean(ws) if ws else None,
-        krippendorff_alpha=krippendorff_alpha_ordinal([j for _, j in ranked] for ranked in by_prompt.values()),
+        krippendorff_alpha=rank_values.alpha(),
         prompt_agreements=[row.pairwise_agreement for row in prompt_rows],
         labelers=labelers,
         most_disagreement=worst,
