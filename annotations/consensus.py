@@ -44,6 +44,7 @@ import statistics
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence, Set
+from operator import itemgetter
 from typing import NamedTuple
 
 
@@ -285,38 +286,34 @@ def rank_value_counts(prompts: Iterable[Sequence[Judgement]]) -> tuple[list[list
 
 
 class RankValueTable:
-    """rank_value_counts built prompt by prompt into three flat integer arrays (a few bytes per
-    unit, where a row of Python ints costs a hundred), for projects of 100,000 prompts."""
+    """rank_value_counts built prompt by prompt: one (unit, tier) entry per judgement and
+    completion in two flat integer arrays (a few bytes each, where a row of Python ints costs a
+    hundred), counted into the table at the end, for projects of 100,000 prompts."""
 
     def __init__(self) -> None:
         self.units = 0
         self.top = 1
-        self._unit, self._value, self._count = array("q"), array("q"), array("q")
+        self._unit, self._tier = array("q"), array("q")
 
     def add(self, judgements: Sequence[Judgement]) -> None:
         """The rows of one prompt, its completions in id order (as rank_value_counts)."""
-        counts: Counter[tuple[int, int]] = Counter()
-        for judgement in judgements:
-            for cid, tier in positions(judgement).items():
-                counts[cid, tier + 1] += 1
-        if not counts:
-            return
-        self.top = max(self.top, max(value for _, value in counts))
-        unit_of = {cid: self.units + index for index, cid in enumerate(sorted({cid for cid, _ in counts}))}
-        self.units += len(unit_of)
-        for (cid, value), count in counts.items():
-            self._unit.append(unit_of[cid])
-            self._value.append(value)
-            self._count.append(count)
+        places = [positions(judgement) for judgement in judgements]
+        ids = sorted(set().union(*places))
+        unit_of = dict(zip(ids, range(self.units, self.units + len(ids)), strict=True))
+        self.units += len(ids)
+        for place in places:
+            if place:
+                self._unit.extend(map(unit_of.__getitem__, place))
+                self._tier.extend(place.values())
+                self.top = max(self.top, max(place.values()) + 1)
 
     def value_counts(self):  # -> numpy.ndarray (numpy is imported on use, see ordinal_alpha)
         """The units × values table of rank_value_counts, as an integer array."""
         import numpy as np
 
-        table = np.zeros((self.units, self.top), dtype=np.int64)
-        table[np.frombuffer(self._unit, dtype=np.int64), np.frombuffer(self._value, dtype=np.int64) - 1] = (
-            np.frombuffer(self._count, dtype=np.int64))
-        return table
+        cells = np.frombuffer(self._unit, dtype=np.int64) * self.top + np.frombuffer(self._tier, dtype=np.int64)
+        # float from the start: ordinal_alpha then selects the pairable rows without another copy
+        return np.bincount(cells, minlength=self.units * self.top).astype(float).reshape(self.units, self.top)
 
     def alpha(self) -> float | None:
         """krippendorff_alpha_ordinal of the prompts added."""
@@ -344,7 +341,7 @@ def ordinal_alpha(value_counts: Sequence[Sequence[int]], values: int) -> float |
         pairable = [row for row in value_counts if sum(row) >= 2]
     if not len(pairable) or values < 2:
         return None
-    counts = np.array(pairable, dtype=float)
+    counts = np.asarray(pairable, dtype=float)
     if np.count_nonzero(counts.sum(axis=0)) < 2:
         return None
     return float(
@@ -437,8 +434,9 @@ def score_labelers(
     far (until that set stops changing), so that a labeler who shared many prompts with a
     misreader is not blamed for the misreader's rankings. Each prompt shape is scored once (see
     ShapeMeasures below): the same results as labeler_scores and possible_misreaders, round by round."""
-    shaped = [shaped_prompt(ranked) for ranked in prompts]
-    return score_shaped_labelers(shaped, ShapeMeasures(method), rounds)
+    measures = ShapeMeasures(method)
+    shaped = [shaped_prompt(ranked, measures) for ranked in prompts]
+    return score_shaped_labelers(shaped, measures, rounds)
 
 
 # A labeler is a possible misreader when the top of their 95% interval lies below the median of
@@ -489,20 +487,20 @@ def prompt_shape(judgements: Sequence[Judgement]) -> Shape | None:
     when a judgement names a completion twice (left to the general code)."""
     places = []
     for judgement in judgements:
-        place: dict[int, int] = {}
-        rank = named = 0
-        for tier in judgement.tiers:
-            if tier:
-                place.update(dict.fromkeys(tier, rank))
-                rank += 1
-                named += len(tier)
+        tiers = judgement.tiers if all(judgement.tiers) else [tier for tier in judgement.tiers if tier]
+        place = {cid: rank for rank, tier in enumerate(tiers) for cid in tier}
         place.update(dict.fromkeys(judgement.flagged, FLAGGED))
-        if len(place) != named + len(judgement.flagged):
+        if len(place) != sum(map(len, tiers)) + len(judgement.flagged):
             return None
         places.append(place)
-    columns = sorted(tuple(place.get(cid, ABSENT) for place in places) for cid in completions_of(judgements))
-    if not columns:
+    ids = sorted(set().union(*places))
+    if not ids:
         return tuple(() for _ in judgements)
+    if len(ids) > 1 and all(len(place) == len(ids) for place in places):  # the common case: nothing absent
+        in_id_order = itemgetter(*ids)
+        columns = sorted(zip(*map(in_id_order, places), strict=True))
+    else:
+        columns = sorted(tuple(place.get(cid, ABSENT) for place in places) for cid in ids)
     return tuple(zip(*columns, strict=True))
 
 
@@ -525,8 +523,13 @@ class ShapeMeasures:
 
     def __init__(self, method: str = "ranked_pairs") -> None:
         self.method = method
+        self._shapes: dict[Shape, Shape] = {}
         self._agreement: dict[Shape, tuple[PairAgreement, float | None]] = {}
         self._left_out: dict[tuple[Shape, tuple[bool, ...]], tuple[tuple[float, int] | None, ...]] = {}
+
+    def intern(self, shape: Shape) -> Shape:
+        """The one stored copy of an equal shape (100,000 prompts keep a few hundred tuples)."""
+        return self._shapes.setdefault(shape, shape)
 
     def agreement(self, shape: Shape) -> tuple[PairAgreement, float | None]:
         """(pairwise_agreement, kendalls_w) of the prompt's judgements."""
@@ -566,11 +569,14 @@ class ShapedPrompt(NamedTuple):
     judgements: tuple[Judgement, ...] = ()
 
 
-def shaped_prompt(ranked: Sequence[tuple[int, Judgement]]) -> ShapedPrompt:
+def shaped_prompt(ranked: Sequence[tuple[int, Judgement]], measures: ShapeMeasures | None = None) -> ShapedPrompt:
+    """The prompt's labelers and shape (interned in `measures` when given)."""
     labelers = tuple(labeler for labeler, _ in ranked)
     judgements = [judgement for _, judgement in ranked]
     shape = prompt_shape(judgements)
-    return ShapedPrompt(labelers, shape, () if shape is not None else tuple(judgements))
+    if shape is None:
+        return ShapedPrompt(labelers, None, tuple(judgements))
+    return ShapedPrompt(labelers, measures.intern(shape) if measures else shape)
 
 
 def shaped_labeler_scores(

@@ -11,14 +11,17 @@ of `canary_ids(project)` from each ranking, as `judgements_by_prompt` does) befo
 
 import hashlib
 import itertools
+import json
 import statistics
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from .assignment import MIN_COMPLETIONS
@@ -30,7 +33,6 @@ from .consensus import (
     ShapeMeasures,
     kendalls_w,
     pairwise_agreement,
-    score_labelers,
     score_shaped_labelers,
     shaped_prompt,
     strip_completions,
@@ -80,7 +82,17 @@ def labeler_agreement(project: Project) -> dict[int, LabelerScore]:
     95% Wilson interval. Canaries are left out. A labeler is absent
     when none of their rankings could be compared yet (no other ranking of the same prompt, or
     the others' consensus orders nothing): their agreement is unknown, not zero."""
-    return score_labelers(judgements_by_prompt(project).values())[0]
+    canaries = set(canary_ids(project))
+    measures = ShapeMeasures()
+    shaped = []
+    for _, prompt_rankings in itertools.groupby(_ranking_rows(project, "labeler_id", "tiers", "flagged"),
+                                                 key=itemgetter(0)):
+        ranked = []
+        for _, labeler_id, tiers, flagged in prompt_rankings:
+            judgement = Judgement(json.loads(tiers), json.loads(flagged))
+            ranked.append((labeler_id, strip_completions(judgement, canaries) if canaries else judgement))
+        shaped.append(shaped_prompt(ranked, measures))
+    return score_shaped_labelers(shaped, measures)[0]
 
 
 # --- The quality report: the numbers of the quality page and of the agreement endpoint ----------
@@ -157,49 +169,66 @@ def progress_counts(project: Project) -> dict[str, int]:
 RANKING_CHUNK = 5000
 
 
+def _ranking_rows(project: Project, *columns: str):
+    """(prompt id, *columns) of every ranking, by prompt then submission, streamed. The JSON
+    columns (tiers, flagged, shown_order) come as text, for the caller to decode what it needs:
+    Django's per-value JSON converters cost a third of the report's time at 300,000 rankings."""
+    as_text = {name: Cast(name, TextField()) for name in ("tiers", "flagged", "shown_order") if name in columns}
+    queryset = Ranking.objects.filter(project=project).order_by("prompt_id", "pk")
+    if as_text:
+        queryset = queryset.annotate(**{f"{name}_text": value for name, value in as_text.items()})
+    selected = [f"{name}_text" if name in as_text else name for name in columns]
+    return queryset.values_list("prompt_id", *selected).iterator(chunk_size=RANKING_CHUNK)
+
+
+def _least_agreement(rows: list[PromptRow], limit: int) -> list[PromptRow]:
+    """The `limit` prompts of least agreement (ties: more rankings first, then by id, so the
+    order is total and trimming as rows arrive keeps the same ones)."""
+    return sorted(rows, key=lambda row: (row.pairwise_agreement, -row.rankings, row.prompt_id))[:limit]
+
+
 def quality_report(project: Project, disagreement_limit: int = 20) -> QualityReport:
     """Every figure of the quality page, in five queries whatever the project's size."""
     canaries = canary_ids(project)
     canary_set = set(canaries)
-    rows = (
-        Ranking.objects.filter(project=project)
-        .order_by("prompt_id", "pk")
-        .values_list("prompt_id", "labeler_id", "tiers", "flagged", "shown_order", "duration_ms", "submitted_at")
-        .iterator(chunk_size=RANKING_CHUNK)
-    )
-    stats: dict[int, dict] = defaultdict(lambda: {"n": 0, "durations": [], "ties": 0, "flags": 0, "judged": 0,
-                                                   "canaries": 0, "passed": 0})
+    rows = _ranking_rows(project, "labeler_id", "tiers", "flagged", "shown_order", "duration_ms", "submitted_at")
+    stats: dict[int, dict] = {}
     per_day: Counter = Counter()
+    local = timezone.get_current_timezone()  # timezone.localdate looks it up again for every ranking
     canary_of_prompt = {prompt_id: cid for cid, prompt_id in canaries.items()}
     measures = ShapeMeasures()
     shaped: list[ShapedPrompt] = []  # for the labeler scores (several rounds)
     rank_values = RankValueTable()  # for Krippendorff's alpha
     rankings = 0
     agreeing = compared = 0
-    prompt_rows: list[PromptRow] = []
+    prompt_agreements: list[float] = []
+    worst: list[PromptRow] = []  # the prompts of least agreement so far, trimmed as it grows
     ws = []
     for prompt_id, prompt_rankings in itertools.groupby(rows, key=itemgetter(0)):
         canary = canary_of_prompt.get(prompt_id)
         ranked: list[tuple[int, Judgement]] = []
         for _, labeler_id, tiers, flagged, shown, duration_ms, submitted_at in prompt_rankings:
-            raw = Judgement(tiers, flagged)
+            raw = Judgement(json.loads(tiers), json.loads(flagged))
             judgement = strip_completions(raw, canary_set) if canaries else raw
-            ranked.append((labeler_id, judgement))
-            s = stats[labeler_id]
+            s = stats.get(labeler_id)
+            if s is None:
+                s = stats[labeler_id] = {"id": labeler_id, "n": 0, "durations": array("q"), "ties": 0, "flags": 0,
+                                         "judged": 0, "canaries": 0, "passed": 0}
+            ranked.append((s["id"], judgement))  # one int object per labeler, not one per ranking
             s["n"] += 1
             if duration_ms is not None:
                 s["durations"].append(duration_ms)
             s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
             s["flags"] += len(judgement.flagged)
             s["judged"] += sum(map(len, judgement.tiers)) + len(judgement.flagged)
-            if canary is not None and canary in shown:
+            if canary is not None and canary in json.loads(shown):
                 s["canaries"] += 1
                 s["passed"] += canary_passed(raw, canary)
-            per_day[timezone.localdate(submitted_at)] += 1
+            per_day[submitted_at.astimezone(local).date()] += 1
         rankings += len(ranked)
         judgements = [j for _, j in ranked]
         rank_values.add(judgements)
-        prompt = shaped_prompt(ranked)
+        prompt = shaped_prompt(ranked, measures)
         shaped.append(prompt)
         if len(ranked) < 2:
             continue
@@ -213,10 +242,15 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
         compared += pair.compared
         if w is not None:
             ws.append(w)
-        prompt_rows.append(PromptRow(prompt_id, "", len(ranked), pair.share, w))
+        prompt_agreements.append(pair.share)
+        worst.append(PromptRow(prompt_id, "", len(ranked), pair.share, w))
+        if len(worst) > 4 * disagreement_limit + 100:
+            worst = _least_agreement(worst, disagreement_limit)
 
     scores, misreaders = score_shaped_labelers(shaped, measures)
     del shaped
+    krippendorff_alpha = rank_values.alpha()
+    del rank_values
     users = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
     labelers = [
         LabelerRow(
@@ -236,8 +270,7 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
     ]
     labelers.sort(key=lambda row: (row.score.agreement if row.score else 2.0, row.username))
 
-    worst = sorted(prompt_rows, key=lambda row: (row.pairwise_agreement, -row.rankings, row.prompt_id))
-    worst = worst[:disagreement_limit]
+    worst = _least_agreement(worst, disagreement_limit)
     texts = dict(Prompt.objects.filter(pk__in=[row.prompt_id for row in worst]).values_list("pk", "text"))
     for row in worst:
         row.text = texts.get(row.prompt_id, "")
@@ -253,8 +286,8 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
         rankings_per_day=sorted(per_day.items()),
         pairwise_agreement=agreeing / compared if compared else None,
         kendalls_w=statistics.mean(ws) if ws else None,
-        krippendorff_alpha=rank_values.alpha(),
-        prompt_agreements=[row.pairwise_agreement for row in prompt_rows],
+        krippendorff_alpha=krippendorff_alpha,
+        prompt_agreements=prompt_agreements,
         labelers=labelers,
         most_disagreement=worst,
     )
