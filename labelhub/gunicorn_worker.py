@@ -15,6 +15,7 @@ It relies on ThreadWorker's `finish_request(conn, fs)` closing a finished connec
 
 import contextlib
 import functools
+import logging
 import os
 import queue
 import selectors
@@ -27,6 +28,9 @@ from gunicorn.workers.gthread import ThreadWorker
 
 LINGER_SECONDS = 2.0  # how long to wait for the client's FIN, as gunicorn's own util.close_graceful
 LINGER_MAX_BYTES = 65536  # how much unread input to drain before giving up on a client
+LINGER_MAX_SOCKETS = 256  # sockets waiting at once; past that the oldest is closed outright (bounds descriptors)
+
+log = logging.getLogger("gunicorn.error")
 
 
 class GracefulCloser(threading.Thread):
@@ -56,19 +60,28 @@ class GracefulCloser(threading.Thread):
         with contextlib.suppress(BlockingIOError):  # if the pipe is full, a wake-up is pending anyway
             os.write(self.wake_write, b"\0")
 
+    def busy(self) -> bool:
+        return bool(self.lingering) or not self.arrivals.empty()
+
     def run(self) -> None:
         while True:
-            timeout = None
-            if self.lingering:
-                timeout = max(0.0, min(deadline for deadline, _ in self.lingering.values()) - time.monotonic())
-            for key, _ in self.selector.select(timeout):
-                if key.fileobj == self.wake_read:
-                    self._take_arrivals()
-                else:
-                    self._drain(key.fileobj)
-            now = time.monotonic()
-            for sock in [sock for sock, (deadline, _) in self.lingering.items() if deadline <= now]:
-                self._finish(sock)
+            try:
+                self._wait_once()
+            except Exception:  # keep closing sockets whatever one of them did
+                log.exception("graceful close failed")
+
+    def _wait_once(self) -> None:
+        timeout = None
+        if self.lingering:
+            timeout = max(0.0, min(deadline for deadline, _ in self.lingering.values()) - time.monotonic())
+        for key, _ in self.selector.select(timeout):
+            if key.fileobj == self.wake_read:
+                self._take_arrivals()
+            else:
+                self._drain(key.fileobj)
+        now = time.monotonic()
+        for sock in [sock for sock, (deadline, _) in self.lingering.items() if deadline <= now]:
+            self._finish(sock)
 
     def _take_arrivals(self) -> None:
         try:
@@ -82,8 +95,14 @@ class GracefulCloser(threading.Thread):
                 sock = self.arrivals.get_nowait()
             except queue.Empty:
                 return
-            self.selector.register(sock, selectors.EVENT_READ)
+            try:
+                self.selector.register(sock, selectors.EVENT_READ)
+            except (OSError, ValueError):
+                util.close(sock)
+                continue
             self.lingering[sock] = (deadline, 0)
+            if len(self.lingering) > LINGER_MAX_SOCKETS:
+                self._finish(next(iter(self.lingering)))  # the oldest (dicts keep insertion order)
 
     def _drain(self, sock: socket.socket) -> None:
         try:
@@ -99,30 +118,46 @@ class GracefulCloser(threading.Thread):
             self.lingering[sock] = (deadline, drained + len(data))
 
     def _finish(self, sock: socket.socket) -> None:
-        self.selector.unregister(sock)
         del self.lingering[sock]
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
         util.close(sock)
 
 
 class BalancedThreadWorker(ThreadWorker):
+    @classmethod
+    def check_config(cls, cfg, log) -> None:
+        if cfg.keepalive:
+            log.warning("BalancedThreadWorker serves one request per connection: keepalive is ignored")
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # A kept-alive connection would hold a thread's place while its client thinks.
-        self.cfg.set("keepalive", 0)
-        self.worker_connections = self.cfg.threads
+        self.worker_connections = self.cfg.threads  # a connection only with a thread free to serve it
         self.closer: GracefulCloser | None = None
 
     def init_process(self) -> None:
-        self.closer = GracefulCloser()  # started here, in the worker process (threads do not survive fork)
+        # In the worker process: a kept-alive connection would hold a thread's place while its
+        # client thinks (and threads do not survive fork, so the closer starts here too).
+        self.cfg.set("keepalive", 0)
+        self.closer = GracefulCloser()
         self.closer.start()
         super().init_process()
+
+    def run(self) -> None:
+        super().run()
+        # The worker is stopping (SIGTERM, reload, max_requests): finish the closes under way
+        # before the process ends, or the kernel would reset those connections.
+        deadline = time.monotonic() + LINGER_SECONDS
+        while self.closer.busy() and time.monotonic() < deadline:
+            self.notify()
+            time.sleep(0.05)
 
     def finish_request(self, conn, fs) -> None:
         conn.close = functools.partial(self._close, conn.sock)
         super().finish_request(conn, fs)
 
     def _close(self, sock: socket.socket, graceful: bool = False) -> None:
-        if graceful:
+        if graceful and self.closer.is_alive():
             self.closer.close(sock)
         else:
             util.close(sock)

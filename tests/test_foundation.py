@@ -209,7 +209,7 @@ def test_dockerfile_copies_what_the_image_needs():
 
 
 @contextlib.contextmanager
-def _gunicorn_with_the_projects_config(workers: int, threads: int):
+def _gunicorn_with_the_projects_config(workers: int, threads: int, options: str = ""):
     """gunicorn started as the Dockerfile starts it (gunicorn.conf.py); yields a function that GETs
     the login page on a new connection and returns (status, Connection header)."""
     import http.client
@@ -219,7 +219,8 @@ def _gunicorn_with_the_projects_config(workers: int, threads: int):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "WEB_WORKERS": str(workers), "WEB_THREADS": str(threads), "WEB_BIND": f"127.0.0.1:{port}"}
+    env = {**os.environ, "WEB_WORKERS": str(workers), "WEB_THREADS": str(threads), "WEB_BIND": f"127.0.0.1:{port}",
+           "GUNICORN_CMD_ARGS": options}
     server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "labelhub.wsgi:application"],
                               cwd=ROOT, env=env, stderr=subprocess.PIPE)
 
@@ -292,6 +293,53 @@ def test_gunicorn_closing_a_connection_waits_for_the_client_without_holding_up_t
         assert get_login_page() == (200, "close")
         assert time.monotonic() - started < 1
         assert slow.recv(1) == b""  # the server did close its side
+
+
+def test_a_gunicorn_worker_that_stops_finishes_the_graceful_closes_under_way():
+    """A worker restarting after max_requests still waits for a client that was sending a body the
+    server answered without reading (a 404): its connection is closed, not reset under it."""
+    import socket
+    import time
+
+    with (
+        _gunicorn_with_the_projects_config(workers=1, threads=2, options="--max-requests 2") as get_login_page,
+        socket.create_connection(("127.0.0.1", get_login_page.port), timeout=5) as uploader,
+    ):
+        # The start-up check was the worker's first request; this is its last before it restarts.
+        uploader.sendall(b"POST /api/nothing-here/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\n"
+                         + b"a" * 1000)
+        time.sleep(0.3)  # answered, and the worker is on its way out
+        for _ in range(20):  # the rest of the upload keeps coming, as from a slow client
+            uploader.sendall(b"b" * 2000)  # BrokenPipeError/ConnectionResetError once reset
+            time.sleep(0.02)
+        assert uploader.recv(65536).startswith(b"HTTP/1.1 404")
+
+
+def test_graceful_closes_waiting_at_once_are_capped_oldest_closed_first(monkeypatch):
+    """Clients that never close their side must not pile up open sockets in the worker."""
+    import socket
+    import time
+
+    from labelhub import gunicorn_worker
+
+    monkeypatch.setattr(gunicorn_worker, "LINGER_MAX_SOCKETS", 3)
+    closer = gunicorn_worker.GracefulCloser()
+    closer.start()
+    pairs = [socket.socketpair() for _ in range(5)]
+    for server_side, _ in pairs:
+        closer.close(server_side)
+        time.sleep(0.05)  # in order: the first ones are the oldest
+    deadline = time.monotonic() + 2
+    while len(closer.lingering) > 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [server_side.fileno() == -1 for server_side, _ in pairs] == [True, True, False, False, False]
+    assert all(client_side.recv(1) == b"" for _, client_side in pairs)  # each got the server's FIN
+    for _, client_side in pairs:
+        client_side.close()  # the clients close: the rest are closed too
+    deadline = time.monotonic() + 2
+    while closer.busy() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not closer.busy() and all(server_side.fileno() == -1 for server_side, _ in pairs)
 
 
 PUBLIC_PATHS = {"/api/auth/token/", "/api/schema/", "/api/docs/", "/accounts/login/", "/accounts/logout/",
