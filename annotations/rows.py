@@ -102,17 +102,24 @@ def execute(cursor, sql: str, params: dict) -> None:
     if database.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
+    if getattr(database, "labelhub_prepared_stale", False):
+        _start_afresh(cursor, database)
     try:
         _execute_prepared(cursor, database, sql, params)
     except DatabaseError as error:
         if getattr(error.__cause__, "pgcode", None) not in _STALE_PREPARED:
             raise
-        database.labelhub_prepared = set()
-        if database.in_atomic_block:
-            database.close_at = 0  # the transaction is lost; start the next request on a new session
+        if database.in_atomic_block:  # the caller's transaction failed with it: start afresh next time
+            database.labelhub_prepared_stale = True
             raise
-        cursor.execute("DEALLOCATE ALL")  # outside a transaction: start afresh and try once more
+        _start_afresh(cursor, database)  # outside a transaction: try once more
         _execute_prepared(cursor, database, sql, params)
+
+
+def _start_afresh(cursor, database) -> None:
+    cursor.execute("DEALLOCATE ALL")
+    database.labelhub_prepared = set()
+    database.labelhub_prepared_stale = False
 
 
 def _execute_prepared(cursor, database, sql: str, params: dict) -> None:
@@ -133,3 +140,4 @@ def _execute_prepared(cursor, database, sql: str, params: dict) -> None:
 def _forget_prepared_statements(sender, connection, **kwargs) -> None:
     """A new database session has none of the old one's prepared statements."""
     connection.labelhub_prepared = set()
+    connection.labelhub_prepared_stale = False

@@ -149,3 +149,21 @@ def test_a_migration_that_changes_a_selected_column_does_not_break_the_prepared_
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER TABLE {table} ALTER COLUMN first_name TYPE varchar(150)")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_statements_found_stale_inside_a_transaction_are_prepared_afresh_in_the_next_one():
+    from django.db import DatabaseError, transaction
+
+    from annotations.assignment import open_assignment
+
+    project = make_project()
+    make_prompt(project, 3)
+    labeler = make_user("ann", "labeler", project)
+    next_assignment(project, labeler)  # prepares open_assignment's statement
+    connection.labelhub_prepared = set()  # the session has it, this process no longer lists it
+    with pytest.raises(DatabaseError), transaction.atomic():
+        open_assignment(project, labeler, timezone.now())  # PREPARE fails: already there
+    with transaction.atomic():  # a caller trying again in a new transaction
+        assert open_assignment(project, labeler, timezone.now()) is not None
