@@ -48,8 +48,10 @@ class LeanClient:
             data += self._receive()
         head, _, content = data.partition(b"\r\n\r\n")
         status_line, *header_lines = head.split(b"\r\n")
-        headers = dict(line.lower().split(b":", 1) for line in header_lines)
-        length = int(headers.get(b"content-length", b"0"))
+        headers = {name.strip(): value for name, _, value in (line.lower().partition(b":") for line in header_lines)}
+        if b"content-length" not in headers:  # all this client reads (gunicorn sends it for these answers)
+            raise ValueError(f"an answer without Content-Length: {head[:200]!r}")
+        length = int(headers[b"content-length"])
         while len(content) < length:
             content += self._receive()
         if headers.get(b"connection", b"").strip() == b"close":

@@ -44,3 +44,12 @@ def test_the_same_accept_header_gets_the_renderer_of_the_views_own_list():
     RememberedContentNegotiation().select_renderer(_request("text/html"), [JSONRenderer(), BrowsableAPIRenderer()])
     with pytest.raises(NotAcceptable):  # a view that renders only JSON: not the other view's answer
         RememberedContentNegotiation().select_renderer(_request("text/html"), [JSONRenderer()])
+
+
+def test_a_long_accept_header_is_answered_but_not_kept():
+    from annotations.api import negotiation
+
+    accept = "application/json, " + ", ".join(f"x-made-up/type-{i}" for i in range(40))
+    renderer, _ = RememberedContentNegotiation().select_renderer(_request(accept), [JSONRenderer()])
+    assert isinstance(renderer, JSONRenderer)
+    assert not any(key[0] == accept for key in negotiation._remembered)

@@ -5,6 +5,7 @@ a labeling-loop request's CPU."""
 from rest_framework.negotiation import DefaultContentNegotiation
 
 MAX_REMEMBERED = 1024  # distinct (Accept, format, renderers) answers kept; clients send few kinds
+MAX_REMEMBERED_ACCEPT = 256  # longer Accept headers are worked out each time, not kept
 
 _remembered: dict[tuple, tuple[int, str]] = {}
 
@@ -18,7 +19,7 @@ class RememberedContentNegotiation(DefaultContentNegotiation):
             # NotAcceptable propagates and is not remembered (it is rare and cheap to find again).
             renderer, media_type = super().select_renderer(request, renderers, format_suffix)
             answer = (renderers.index(renderer), media_type)
-            if len(_remembered) < MAX_REMEMBERED:
+            if len(_remembered) < MAX_REMEMBERED and len(key[0]) <= MAX_REMEMBERED_ACCEPT:
                 _remembered[key] = answer
         index, media_type = answer
         return renderers[index], media_type
