@@ -105,6 +105,8 @@ class GracefulCloser(threading.Thread):
                 self._finish(next(iter(self.lingering)))  # the oldest (dicts keep insertion order)
 
     def _drain(self, sock: socket.socket) -> None:
+        if sock not in self.lingering:  # closed as the oldest earlier in this round of events
+            return
         try:
             data = sock.recv(4096)
         except BlockingIOError:
