@@ -43,7 +43,7 @@ import math
 import statistics
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -612,9 +612,17 @@ def score_shaped_labelers(
     prompts: Sequence[ShapedPrompt], measures: ShapeMeasures, rounds: int = 3
 ) -> tuple[dict[int, LabelerScore], set[int]]:
     """score_labelers over shaped prompts (same rounds, same results)."""
+    return rounds_of_distrust(lambda distrusted: shaped_labeler_scores(prompts, measures, distrusted), rounds)
+
+
+def rounds_of_distrust(
+    score: Callable[[set[int]], dict[int, LabelerScore]], rounds: int = 3
+) -> tuple[dict[int, LabelerScore], set[int]]:
+    """score_labelers's rounds: scores taken with nobody distrusted, then again without the possible
+    misreaders found so far, until that set stops changing (at most `rounds` times)."""
     distrusted: set[int] = set()
     for _ in range(rounds):
-        scores = shaped_labeler_scores(prompts, measures, distrusted)
+        scores = score(distrusted)
         found = possible_misreaders(scores)
         if found == distrusted:
             break

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labeling_setup import setup_django  # bench/ is on sys.path when a script runs
+from labeling_setup import child_result, setup_django  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lh_export_bench"
@@ -170,15 +170,22 @@ def measure(kind: str, slug: str, out: Path) -> dict:
             "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before, "bytes": size}
 
 
+def ensure_project(slug: str, prompts: int, chars: int, reuse: bool) -> bool:
+    """Build the project of that size, or with `reuse` keep one already built; True if built."""
+    from annotations.models import Project, Ranking
+
+    built = Project.objects.filter(slug=slug).first()
+    if reuse and built and Ranking.objects.filter(project=built).count() == prompts * LABELERS:
+        return False
+    started = time.perf_counter()
+    build_project(slug, prompts, chars)
+    print(f"  (built in {time.perf_counter() - started:.0f}s)", flush=True)
+    return True
+
+
 def run_child(database_url: str, kind: str, slug: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="lh-export-bench-") as tmp:
-        result = subprocess.run(
-            [sys.executable, __file__, "--database-url", database_url, "--child", kind, "--slug", slug, "--out", tmp],
-            cwd=ROOT, capture_output=True, text=True, check=False,
-        )
-    if result.returncode != 0:
-        raise SystemExit(result.stderr)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        return child_result(__file__, ["--database-url", database_url, "--child", kind, "--slug", slug, "--out", tmp])
 
 
 def main() -> None:
@@ -199,7 +206,6 @@ def main() -> None:
 
     ensure_database(args.database_url)
     setup_django(args.database_url)
-    from annotations.models import Project, Ranking
 
     sizes = [int(s) for s in args.prompts.split(",")]
     print(f"export bench: {sizes} prompts x {COMPLETIONS} completions x {LABELERS} labelers, "
@@ -207,11 +213,7 @@ def main() -> None:
     rows = []
     for prompts in sizes:
         slug = f"bench-export-{prompts}"
-        built = Project.objects.filter(slug=slug).first()
-        if not (args.keep and built and Ranking.objects.filter(project=built).count() == prompts * LABELERS):
-            started = time.perf_counter()
-            build_project(slug, prompts, args.chars)
-            print(f"  (built in {time.perf_counter() - started:.0f}s)", flush=True)
+        ensure_project(slug, prompts, args.chars, reuse=args.keep)
         settle_tables()
         export = run_child(args.database_url, "export", slug)
         ceiling = run_child(args.database_url, "ceiling", slug)

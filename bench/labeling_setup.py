@@ -3,6 +3,7 @@ a PostgreSQL database with one project of P prompts × 4 completions, labelers w
 and a gunicorn serving labelhub.wsgi:application on it."""
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -113,6 +114,16 @@ def gunicorn(database_url: str, workers: int | None = None, threads: int | None 
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def child_result(script: str, arguments: list[str]) -> dict:
+    """Run a bench script again as a child process (so that its peak RSS is its own) and return
+    the JSON object its last line of output prints."""
+    result = subprocess.run([sys.executable, script, *arguments], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -17,12 +17,10 @@ Target: quality_report under 5 s and under 300 MB peak RSS at 100,000 prompts on
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 
-from export_pairs import LABELERS, build_project, ensure_database, peak_rss_mb, settle_tables  # bench/ on sys.path
-from labeling_setup import ROOT, setup_django
+from export_pairs import LABELERS, ensure_database, ensure_project, peak_rss_mb, settle_tables  # bench/ on sys.path
+from labeling_setup import child_result, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lh_qr_bench"
 
@@ -51,13 +49,7 @@ def measure(kind: str, slug: str) -> dict:
 
 
 def run_child(database_url: str, kind: str, slug: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, __file__, "--database-url", database_url, "--child", kind, "--slug", slug],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(result.stderr)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return child_result(__file__, ["--database-url", database_url, "--child", kind, "--slug", slug])
 
 
 def main() -> None:
@@ -79,19 +71,13 @@ def main() -> None:
 
     ensure_database(args.database_url)
     setup_django(args.database_url)
-    from annotations.models import Project, Ranking
-
     sizes = [int(s) for s in args.prompts.split(",")]
     print(f"quality_report bench: {sizes} prompts x 4 completions x {LABELERS} labelers, "
           f"database {args.database_url}", flush=True)
     largest = None
     for prompts in sizes:
         slug = f"bench-qr-{prompts}"
-        built = Project.objects.filter(slug=slug).first()
-        if not (args.keep and built and Ranking.objects.filter(project=built).count() == prompts * LABELERS):
-            started = time.perf_counter()
-            build_project(slug, prompts, args.chars)
-            print(f"  (built in {time.perf_counter() - started:.0f}s)", flush=True)
+        if ensure_project(slug, prompts, args.chars, reuse=args.keep):
             settle_tables()
         for kind in ("report", "scores"):
             runs = [run_child(args.database_url, kind, slug) for _ in range(args.repeat)]

@@ -240,14 +240,19 @@ def test_fifty_labelers_labeling_until_done_rank_every_prompt_exactly_k_times(ru
     assert not Assignment.objects.filter(project=project).exclude(status=Assignment.Status.SUBMITTED).exists()
 
 
+def _one_reserved_task(prefix: str):
+    """A project (k = 2) with one prompt of 3 completions, and a labeler holding it."""
+    project = make_project(labelers_per_prompt=2)
+    prompt = make_prompt(project, 3)
+    (labeler,) = _labelers(1, prefix)
+    return project, prompt, labeler, next_assignment(project, labeler)
+
+
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_submission_outside_a_transaction_stores_the_ranking_and_moves_each_counter_once():
     # Outside a transaction, a reserved assignment is stored by one conditional statement on PostgreSQL.
-    project = make_project(labelers_per_prompt=2)
-    prompt = make_prompt(project, 3)
-    (labeler,) = _labelers(1, "fast-")
-    task = next_assignment(project, labeler)
+    project, prompt, labeler, task = _one_reserved_task("fast-")
     assert counters(prompt) == (0, 1)
     ranking, created = submit_ranking(task.pk, labeler, tiers=[[task.shown_order[0]], task.shown_order[1:]],
                                       flagged=[], duration_ms=1234)
@@ -264,10 +269,7 @@ def test_submission_outside_a_transaction_stores_the_ranking_and_moves_each_coun
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_the_same_ranking_sent_eight_times_at_once_is_stored_once():
-    project = make_project(labelers_per_prompt=2)
-    prompt = make_prompt(project, 3)
-    (labeler,) = _labelers(1, "double-click-")
-    task = next_assignment(project, labeler)
+    project, prompt, labeler, task = _one_reserved_task("double-click-")
     created = []
     _in_threads([labeler] * 8, lambda who: created.append(rank_in_shown_order(task, who)[1]))
     assert sorted(created) == [False] * 7 + [True]

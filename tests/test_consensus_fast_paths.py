@@ -14,9 +14,9 @@ from annotations.consensus import (
     krippendorff_alpha_ordinal,
     labeler_scores,
     pairwise_agreement,
-    possible_misreaders,
     prompt_shape,
     rank_value_counts,
+    rounds_of_distrust,
     score_labelers,
     shape_judgements,
 )
@@ -108,14 +108,7 @@ def random_crowd(seed: int) -> list[list[tuple[int, Judgement]]]:
 
 def general_score_labelers(prompts, method: str):
     """score_labelers's rounds, with the general labeler_scores."""
-    distrusted: set[int] = set()
-    for _ in range(3):
-        scores = labeler_scores(prompts, method, distrusted)
-        found = possible_misreaders(scores)
-        if found == distrusted:
-            break
-        distrusted = found
-    return scores, found
+    return rounds_of_distrust(lambda distrusted: labeler_scores(prompts, method, distrusted))
 
 
 @pytest.mark.parametrize("seed", range(25))

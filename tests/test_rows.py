@@ -49,6 +49,14 @@ def test_no_row_gives_none(db):
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
 
 
+def _labeling_project(prompts: int):
+    """A project of `prompts` prompts × 3 completions, and an API client of one of its labelers."""
+    project = make_project()
+    for _ in range(prompts):
+        make_prompt(project, 3)
+    return project, _labeler_client(project)
+
+
 def _labeler_client(project) -> APIClient:
     token = Token.objects.create(user=make_user("ann", "labeler", project))
     client = APIClient()
@@ -70,10 +78,7 @@ def _sent(captured) -> list[str]:
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_the_labeling_loop_prepares_its_statements_once_per_connection():
-    project = make_project()
-    for _ in range(3):
-        make_prompt(project, 3)
-    client = _labeler_client(project)
+    project, client = _labeling_project(3)
     connection.close()  # a new session: nothing prepared yet
     with CaptureQueriesContext(connection) as first:
         assert _label_one_prompt(client, project.slug) == 201
@@ -93,10 +98,7 @@ def test_the_labeling_loop_prepares_its_statements_once_per_connection():
 def test_a_new_database_session_prepares_its_statements_again():
     """The server forgets prepared statements with the session; Django's reconnection must not
     leave the loop executing statements the new session never prepared."""
-    project = make_project()
-    for _ in range(2):
-        make_prompt(project, 3)
-    client = _labeler_client(project)
+    project, client = _labeling_project(2)
     assert _label_one_prompt(client, project.slug) == 201
     connection.close()
     with CaptureQueriesContext(connection) as after_reconnect:
@@ -108,9 +110,7 @@ def test_a_new_database_session_prepares_its_statements_again():
 @pytest.mark.django_db(transaction=True)
 @override_settings(DB_PREPARED_STATEMENTS=False)
 def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler():
-    project = make_project()
-    make_prompt(project, 3)
-    client = _labeler_client(project)
+    project, client = _labeling_project(1)
     with CaptureQueriesContext(connection) as captured:
         assert _label_one_prompt(client, project.slug) == 201
     assert not {"PREPARE", "EXECUTE"} & set(_sent(captured))
@@ -119,10 +119,7 @@ def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler():
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_statements_the_session_lost_or_already_has_are_prepared_afresh():
-    project = make_project()
-    for _ in range(3):
-        make_prompt(project, 3)
-    client = _labeler_client(project)
+    project, client = _labeling_project(3)
     assert _label_one_prompt(client, project.slug) == 201
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")  # gone from the session, still listed by this process
@@ -136,10 +133,7 @@ def test_statements_the_session_lost_or_already_has_are_prepared_afresh():
 @pytest.mark.django_db(transaction=True)
 def test_a_migration_that_changes_a_selected_column_does_not_break_the_prepared_statements():
     """PostgreSQL refuses to run a prepared plan whose result columns changed type."""
-    project = make_project()
-    for _ in range(2):
-        make_prompt(project, 3)
-    client = _labeler_client(project)
+    project, client = _labeling_project(2)
     assert _label_one_prompt(client, project.slug) == 201
     table = get_user_model()._meta.db_table
     with connection.cursor() as cursor:
