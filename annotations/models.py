@@ -7,6 +7,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 def new_pseudonym_salt() -> str:
@@ -141,6 +142,10 @@ class Prompt(models.Model):
     # Reservations held (assignments in status "reserved"): kept on the row that `next` locks, so
     # that a concurrent `next` re-checks "rankings + reservations < k" against the latest value.
     num_reserved = models.PositiveIntegerField(default=0)
+    # Pairwise agreement of the prompt's latest rankings (0–1), stored whenever one of them is stored
+    # or revised, so that "disputed" prompts can be listed without recomputing the project; NULL
+    # below two rankings.
+    agreement = models.FloatField(null=True, blank=True)
     generation_error = models.TextField(blank=True)
     generation_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -276,6 +281,10 @@ class Ranking(models.Model):
     instruction_version = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(auto_now_add=True)
+    # The row holds the latest revision (1 = as first submitted); earlier ones are RankingRevisions.
+    # Consensus, agreement and exports read this row, so they always use the latest revision.
+    revision = models.PositiveIntegerField(default=1)
+    revised_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
@@ -285,10 +294,55 @@ class Ranking(models.Model):
             models.Index(fields=["project", "prompt"], name="ranking_project_prompt_idx"),
             models.Index(fields=["project", "labeler"], name="ranking_project_labeler_idx"),
             models.Index(fields=["project", "submitted_at"], name="ranking_project_time_idx"),
+            # "Your recent rankings": a labeler's rankings in a project, latest revision first.
+            models.Index(fields=["project", "labeler", "-revised_at"], name="ranking_recent_idx"),
         ]
 
     def __str__(self) -> str:
         return f"ranking {self.pk} of {self.prompt_id} by {self.labeler_id}"
+
+
+class RankingRevision(models.Model):
+    """An earlier revision of a ranking, kept when its labeler revises it: the Ranking row then
+    holds revision n+1 and this row what revision n was."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="earlier_revisions")
+    revision = models.PositiveIntegerField()
+    tiers = models.JSONField()
+    flagged = models.JSONField(default=list)
+    instruction_version = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    revised_at = models.DateTimeField(help_text="When this revision was made.")
+
+    class Meta:
+        ordering = ["ranking", "revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["ranking", "revision"], name="unique_ranking_revision"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ranking {self.ranking_id} revision {self.revision}"
+
+
+class Invite(models.Model):
+    """A single-use link that lets a newcomer join a project with a role. Only the SHA-256 of the
+    token is stored: the link itself is shown once, to the admin who created it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(max_length=20, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"invite to {self.project_id} as {self.role}"
 
 
 class Export(models.Model):
