@@ -449,4 +449,28 @@ def skip_assignment(assignment_id: int, labeler) -> Assignment:
     return assignment
 
 
-__all__ = ["AssignmentConflict", "RankingError", "next_assignment", "skip_assignment", "submit_ranking"]
+def release_reservations(project: Project, labeler) -> int:
+    """Give back at once every reservation `labeler` holds in `project` (they were removed from
+    the team): the assignments become expired and their prompts' slots free. Their submitted
+    rankings stay. Returns how many were released."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = list(
+            Assignment.objects.select_for_update()
+            .filter(project=project, labeler=labeler, status=Assignment.Status.RESERVED)
+            .values_list("pk", "prompt_id")
+        )
+        if not held:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _ in held]).update(
+            status=Assignment.Status.EXPIRED, finished_at=now
+        )
+        for _, prompt_id in held:
+            Prompt.objects.filter(pk=prompt_id, num_reserved__gt=0).update(num_reserved=F("num_reserved") - 1)
+    return len(held)
+
+
+__all__ = [
+    "AssignmentConflict", "RankingError", "next_assignment", "release_reservations", "skip_assignment",
+    "submit_ranking",
+]
