@@ -7,6 +7,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 
@@ -283,8 +284,9 @@ class Ranking(models.Model):
     submitted_at = models.DateTimeField(auto_now_add=True)
     # The row holds the latest revision (1 = as first submitted); earlier ones are RankingRevisions.
     # Consensus, agreement and exports read this row, so they always use the latest revision.
-    revision = models.PositiveIntegerField(default=1)
-    revised_at = models.DateTimeField(default=timezone.now)
+    # Database defaults too, so that a ranking inserted by plain SQL starts at revision 1.
+    revision = models.PositiveIntegerField(default=1, db_default=1)
+    revised_at = models.DateTimeField(default=timezone.now, db_default=Now())
 
     class Meta:
         constraints = [
