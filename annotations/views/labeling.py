@@ -5,23 +5,20 @@ rankings to it, so the page never reloads between tasks. The gate is server-side
 labeler has confirmed the project's current instructions, the page shows them instead."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ..instructions import accept, current_with_acceptance, render_markdown
 from ..models import InstructionAcceptance, InstructionVersion, Project
-from ..roles import can_label, projects_visible_to
+from ..roles import labeling_project
 
 
 def labelable_project(request: HttpRequest, slug: str) -> Project:
-    """The project, if the user may label it: 404 to non-members, 403 to members who are not labelers."""
-    project = get_object_or_404(projects_visible_to(request.user), slug=slug)
-    if not can_label(request.user, project):
-        raise PermissionDenied("Only the project's labelers may label.")
-    return project
+    """The project, if the user may label it (roles.labeling_project: 404 to non-members, 403 to
+    members and site admins who are not its labelers)."""
+    return labeling_project(request.user, slug)
 
 
 @login_required
