@@ -25,7 +25,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .prompt_agreement import prompt_agreement
 from .ranking import RankingError, normalize_tiers, validate_ranking
-from .roles import labeler_membership
+from .roles import labeler_membership, labeler_membership_join
 
 MIN_COMPLETIONS = 2
 SWEEP_SECONDS = 10.0
@@ -242,35 +242,32 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
 
 
 def locked_assignment(assignment_id: int, labeler, with_prompt: bool = False) -> Assignment:
-    """The labeler's assignment, its row locked, with what a submission needs (allow_ties,
-    labelers_per_prompt, current_version of the instructions, the prompt's canary_id), in one
-    query; `with_prompt` also locks and loads its prompt's row (counters). Raises
-    Assignment.DoesNotExist for another labeler's assignment, or when the labeler may no longer
-    label its project (removed from the team). Call inside a transaction."""
+    """The labeler's assignment, its row locked, with its project (allow_ties,
+    labelers_per_prompt), in one query; `with_prompt` also locks and loads its prompt's row
+    (counters). Raises Assignment.DoesNotExist for another labeler's assignment, or when the
+    labeler may no longer label its project (removed from the team). Call inside a transaction."""
     if not 0 < assignment_id <= MAX_ID:  # beyond the id column: no such row (not a database error)
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
-    current_version = InstructionVersion.objects.filter(project=OuterRef("project_id")).order_by("-version")
-    canary = Completion.objects.filter(prompt=OuterRef("prompt_id"), source=Completion.Source.CANARY)
-    found = Assignment.objects.filter(pk=assignment_id, labeler=labeler)
-    if with_prompt:
-        # The assignment's row, then its prompt's: the order skip and the expiry sweep lock them in.
-        found = found.select_related("prompt").defer("prompt__text", "prompt__metadata")
-        found = found.select_for_update(of=("self", "prompt"))
-    else:
-        found = found.select_for_update(of=("self",))
+    # The assignment's row, then its prompt's: the order skip and the expiry sweep lock them in.
+    related, locked = (("project", "prompt"), ("self", "prompt")) if with_prompt else (("project",), ("self",))
     found = (
-        found.filter(labeler_membership(labeler, OuterRef("project_id")))
-        .annotate(
-            allow_ties=F("project__allow_ties"),
-            labelers_per_prompt=F("project__labelers_per_prompt"),
-            current_version=Subquery(current_version.values("version")[:1]),
-            canary_id=Subquery(canary.values("pk")[:1]),
-        )
+        Assignment.objects.select_related(*related)
+        .select_for_update(of=locked)
+        .filter(labeler_membership_join(labeler), pk=assignment_id, labeler_id=labeler.pk)
         .first()
     )
     if found is None:
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     return found
+
+
+def _current_version(project_id: int) -> int | None:
+    return InstructionVersion.objects.filter(project_id=project_id).aggregate(current=Max("version"))["current"]
+
+
+def _canary_of(prompt_id: int) -> int | None:
+    return Completion.objects.filter(prompt_id=prompt_id, source=Completion.Source.CANARY).values_list(
+        "pk", flat=True).first()
 
 
 def submit_ranking(
@@ -293,7 +290,8 @@ def submit_ranking(
     now = timezone.now()
     with transaction.atomic():
         assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
-        validate_ranking(tiers, flagged, assignment.shown_order, assignment.allow_ties)
+        project = assignment.project
+        validate_ranking(tiers, flagged, assignment.shown_order, project.allow_ties)
         tiers, flagged = normalize_tiers(tiers), sorted(flagged)
         if assignment.status == Assignment.Status.SUBMITTED:
             stored = Ranking.objects.get(assignment_id=assignment.pk)
@@ -306,18 +304,23 @@ def submit_ranking(
             raise AssignmentConflict("this assignment was skipped")
         prompt = assignment.prompt
         held = assignment.status == Assignment.Status.RESERVED  # else expired: its slot was given back
-        if not held and prompt.num_rankings + prompt.num_reserved >= assignment.labelers_per_prompt:
+        if not held and prompt.num_rankings + prompt.num_reserved >= project.labelers_per_prompt:
             raise AssignmentConflict("this assignment expired and its slot went to another labeler")
-        agreement = prompt_agreement(prompt.pk, assignment.canary_id, adding=Judgement(tiers, flagged))
+        agreement = None  # below two rankings
+        if prompt.num_rankings:  # the counter is exact: its row is locked
+            judgement = Judgement(tiers, flagged)
+            agreement = prompt_agreement(prompt.pk, _canary_of(prompt.pk), adding=judgement)
+        if instruction_version is None:  # the client did not say which version it showed
+            instruction_version = _current_version(project.pk)
         ranking = Ranking.objects.create(
             assignment_id=assignment.pk,
-            project_id=assignment.project_id,
+            project_id=project.pk,
             prompt_id=prompt.pk,
             labeler=labeler,
             tiers=tiers,
             flagged=flagged,
             shown_order=assignment.shown_order,
-            instruction_version=assignment.current_version if instruction_version is None else instruction_version,
+            instruction_version=instruction_version,
             duration_ms=duration_ms,
             revised_at=now,
         )

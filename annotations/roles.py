@@ -6,7 +6,7 @@ any future view can use the standard permission machinery."""
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from .models import InstructionVersion, Membership, Project
@@ -78,6 +78,14 @@ def labeler_membership(user, project: "Project | int | OuterRef") -> Exists:
     return Exists(Membership.objects.filter(user_id=user.pk, project=project, role=Role.LABELER))
 
 
+def labeler_membership_join(user, project_path: str = "project") -> Q:
+    """The same rule as a join filter, for a queryset of projects (`project_path=""`) or of rows
+    that belong to one (through `project_path`): cheaper to build than the Exists, and it
+    matches at most one membership row (a user holds each role once per project)."""
+    prefix = f"{project_path}__" if project_path else ""
+    return Q(**{f"{prefix}memberships__user_id": user.pk, f"{prefix}memberships__role": Role.LABELER})
+
+
 def may_label(user, project: Project) -> bool:
     """The rule for one project (one query)."""
     if not user.is_authenticated:
@@ -95,22 +103,18 @@ def labeling_project(user, slug: str) -> Project:
     """The project `user` is about to label, with `instructions_version` (the current one) set, in
     one query. Raises Http404 to those who may not see it (non-members, removed labelers) and
     PermissionDenied (403) to those who see it but may not label (researchers, admins, staff)."""
+    current = InstructionVersion.objects.filter(project=OuterRef("pk")).order_by("-version").values("version")[:1]
     found = (
-        Project.objects.filter(slug=slug)
-        .annotate(
-            is_member=Exists(Membership.objects.filter(user_id=user.pk, project=OuterRef("pk"))),
-            is_labeler=labeler_membership(user, OuterRef("pk")),
-            instructions_version=Subquery(
-                InstructionVersion.objects.filter(project=OuterRef("pk")).order_by("-version").values("version")[:1]
-            ),
-        )
+        Project.objects.filter(labeler_membership_join(user, ""), slug=slug)
+        .annotate(instructions_version=Subquery(current))
         .first()
     )
-    if found is None or not (found.is_member or user.is_staff):
-        raise Http404("No such project.")
-    if not found.is_labeler:
+    if found is not None:
+        return found
+    # Not a labeler of it (rare): 403 to those who see the project, 404 to everyone else.
+    if projects_visible_to(user).filter(slug=slug).exists():
         raise PermissionDenied("Only the project's labelers may label.")
-    return found
+    raise Http404("No such project.")
 
 
 def projects_visible_to(user) -> QuerySet[Project]:

@@ -126,15 +126,21 @@ def test_prompt_agreement_leaves_the_canary_out(project, alice, bob):
     assert prompt.agreement == 1.0
 
 
-def test_storing_the_agreement_reads_only_that_prompts_rankings(project, alice):
+def test_storing_the_agreement_reads_only_that_prompts_rankings(project, alice, bob):
     prompt = make_prompt(project, 3)
     make_prompt(project, 3)
+    first = next_assignment(project, bob)
+    with CaptureQueriesContext(connection) as captured:  # the first ranking: nothing to compare, nothing read
+        submit_ranking(first.pk, bob, tiers=[[c] for c in sorted(first.shown_order)], flagged=[])
+    assert not [q for q in captured if 'FROM "annotations_ranking"' in q["sql"]]
     task = next_assignment(project, alice)
+    assert task.prompt_id == prompt.pk == first.prompt_id
     with CaptureQueriesContext(connection) as captured:
-        submit_ranking(task.pk, alice, tiers=[[c] for c in task.shown_order], flagged=[])
+        submit_ranking(task.pk, alice, tiers=[[c] for c in sorted(task.shown_order)], flagged=[])
     reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT") and 'FROM "annotations_ranking"' in q["sql"]]
     assert len(reads) == 1
     assert f'"annotations_ranking"."prompt_id" = {prompt.pk}' in reads[0]
+    assert Prompt.objects.get(pk=prompt.pk).agreement == 1.0
 
 
 # --- The typed schema ----------------------------------------------------------------------------
