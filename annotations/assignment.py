@@ -25,8 +25,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, QuerySet, Value
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Greatest
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from .consensus import Judgement
@@ -109,7 +110,7 @@ def _sweep(project: Project, now: datetime) -> int:
 def _held(project: Project, labeler, now: datetime) -> QuerySet[Assignment]:
     """The labeler's reservations in this project that have not run out (at most one)."""
     return Assignment.objects.filter(
-        project=project, labeler=labeler, status=Assignment.Status.RESERVED, reserved_until__gt=now
+        project_id=project.pk, labeler_id=labeler.pk, status=Assignment.Status.RESERVED, reserved_until__gt=now
     ).order_by("pk")
 
 
@@ -153,19 +154,19 @@ def next_assignment(project: Project, labeler, now: datetime | None = None) -> A
     return None
 
 
-def _candidates(project: Project, labeler) -> QuerySet[Prompt]:
+def _candidates(project: Project, labeler, *also: Q | Exists) -> QuerySet[Prompt]:
     """Prompts with a free slot this labeler has never been given, closest to complete first;
-    none unless the labeler may label the project."""
+    none unless the labeler may label the project. (One filter() call: each chained call
+    copies the query, and this runs on every `next`.)"""
     k = project.labelers_per_prompt
-    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=labeler)
-    return (
-        Prompt.objects.filter(project=project, num_completions__gte=MIN_COMPLETIONS, num_rankings__lt=k)
-        .alias(taken=F("num_rankings") + F("num_reserved"))
-        .filter(taken__lt=k)
-        .exclude(Exists(seen))
-        .filter(labeler_membership(labeler, project.pk))
-        .order_by("-num_rankings", "pk")
-    )
+    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler_id=labeler.pk)
+    return Prompt.objects.filter(
+        LessThan(F("num_rankings") + F("num_reserved"), k),
+        ~Exists(seen),
+        labeler_membership(labeler, project.pk),
+        *also,
+        project_id=project.pk, num_completions__gte=MIN_COMPLETIONS, num_rankings__lt=k,
+    ).order_by("-num_rankings", "pk")
 
 
 # The claim is one statement, made of two ORM querysets: unless the labeler holds an open
@@ -203,10 +204,8 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     IntegrityError when the same labeler got the same prompt concurrently."""
     reserved_until = now + timedelta(minutes=project.reservation_minutes)
     held = _held(project, labeler, now)
-    pick = (
-        _candidates(project, labeler).exclude(Exists(held))
-        .select_for_update(skip_locked=True, of=("self",)).values("pk")[:1]
-    )
+    pick = _candidates(project, labeler, ~Exists(held)).select_for_update(skip_locked=True, of=("self",))
+    pick = pick.values("pk")[:1]
     with transaction.atomic(), connection.cursor() as cursor:
         pick_sql, pick_params = pick.query.sql_with_params()  # FOR UPDATE compiles only inside a transaction
         held_sql, held_params = held.values("pk")[:1].query.sql_with_params()
