@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -123,6 +124,17 @@ def stop(var_dir: Path) -> None:
         pg_ctl(["-w", "-t", "5", "-m", "fast", "stop"], pgdata=data_dir(var_dir), user=user, timeout=10)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
         pg_ctl(["-w", "-t", "5", "-m", "immediate", "stop"], pgdata=data_dir(var_dir), user=user, timeout=10)
+
+
+@contextlib.contextmanager
+def running(var_dir: Path) -> Iterator[str]:
+    """The server for a `with` block (benchmarks' throwaway sites); yields its DATABASE_URL."""
+    started = start(var_dir)
+    try:
+        yield url(var_dir)
+    finally:
+        if started:
+            stop(var_dir)
 
 
 def run(var_dir: Path, command: list[str]) -> int:
