@@ -54,9 +54,9 @@ run: install
 	@exec $(PY) -m labelhub.run --host $(HOST) --port $(PORT)
 
 # The production web server exactly as the Dockerfile and docker compose run it: no set-up, no
-# migrations, the current environment, bound to WEB_BIND (default 0.0.0.0:8000; gunicorn.conf.py).
+# migrations, the current environment, bound to WEB_BIND (default 0.0.0.0:8000; labelhub/serve.py).
 serve: $(VENV)/.installed
-	exec $(VENV)/bin/gunicorn labelhub.wsgi:application
+	exec $(PY) -m labelhub.serve
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -187,10 +187,7 @@ def test_compose_services_run_things_the_project_has():
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no health check"
     web = " ".join(services["web"]["command"])
-    wsgi_module, app_name = re.search(r"gunicorn (\S+):(\S+)", web).groups()
-    module = __import__(wsgi_module, fromlist=[app_name])
-    assert callable(getattr(module, app_name))
-    assert "migrate" in web
+    assert re.search(r"migrate --noinput && exec python -m labelhub.serve$", web)
     worker = services["worker"]["command"]
     assert worker[:4] == ["celery", "-A", "labelhub", "worker"]
     from labelhub.celery import app
@@ -210,11 +207,31 @@ def test_compose_services_run_things_the_project_has():
 
 def test_dockerfile_copies_what_the_image_needs():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for path in ("labelhub", "annotations", "templates", "static", "manage.py", "gunicorn.conf.py",
-                 "package-lock.json"):
+    for path in ("labelhub", "annotations", "templates", "static", "manage.py", "package-lock.json"):
         assert path in dockerfile
         assert (ROOT / path).exists()
-    assert "labelhub.wsgi:application" in dockerfile
+    assert 'CMD ["python", "-m", "labelhub.serve"]' in dockerfile
+
+
+def test_make_serve_runs_the_web_server_as_the_image_does():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^serve:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    assert recipe.strip() == "exec $(PY) -m labelhub.serve"  # no migrate, no set-up
+
+
+def test_the_web_server_serves_the_wsgi_application_on_web_bind():
+    from labelhub.serve import granian_command
+
+    command = granian_command({"WEB_BIND": "127.0.0.1:9001", "WEB_WORKERS": "3", "WEB_THREADS": "4"})
+    assert command[1:5] == ["-m", "granian", "--interface", "wsgi"]
+    options = dict(zip(command[5:-1], command[6:-1], strict=False))
+    assert (options["--host"], options["--port"], options["--workers"], options["--blocking-threads"]) == (
+        "127.0.0.1", "9001", "3", "4")
+    wsgi_module, app_name = command[-1].split(":")
+    assert (wsgi_module, app_name) == ("labelhub.wsgi", "application")
+    assert callable(getattr(__import__(wsgi_module, fromlist=[app_name]), app_name))
+    default = granian_command({})
+    assert default[default.index("--host") + 1] == "0.0.0.0" and default[default.index("--port") + 1] == "8000"
 
 
 PUBLIC_PATHS = {"/api/auth/token/", "/api/schema/", "/api/docs/", "/accounts/login/", "/accounts/logout/",
