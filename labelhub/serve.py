@@ -32,6 +32,9 @@ def granian_command(environ: dict[str, str]) -> list[str]:
         "--host", host.strip("[]") or "0.0.0.0", "--port", port,  # noqa: S104
         "--workers", workers, "--blocking-threads", environ.get("WEB_THREADS") or "4",
         "--respawn-failed-workers",  # a worker that dies is replaced, as gunicorn's arbiter does
+        # A worker that has not stopped 5 s after the master asked is killed: with Ctrl-C on `make serve`
+        # every process gets SIGINT, and a worker then sometimes never exits (granian 2.8 waits forever).
+        "--workers-kill-timeout", environ.get("GRANIAN_WORKERS_KILL_TIMEOUT") or "5",
         "labelhub.wsgi:application",
     ]
 
