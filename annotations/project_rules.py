@@ -71,7 +71,8 @@ def slug_errors(slug: str, *, taken: bool) -> list[str]:
     return []
 
 
-def _field_error(field: str, value: object, *, site_admin: bool) -> str | None:
+def field_error(field: str, value: object, *, site_admin: bool) -> str | None:
+    """The message naming `field` when `value` breaks its own rule, else None."""
     label = LABELS[field]
     if field in MAX_LENGTHS and isinstance(value, str) and len(value) > MAX_LENGTHS[field]:
         return f"{label} must be at most {MAX_LENGTHS[field]} characters."
@@ -112,13 +113,22 @@ def settings_errors(
     errors: dict[str, list[str]] = {}
     for field in changed:
         if field in LABELS and field in values and values[field] is not None:
-            message = _field_error(field, values[field], site_admin=site_admin)
+            message = field_error(field, values[field], site_admin=site_admin)
             if message:
                 errors.setdefault(field, []).append(message)
+    for field, message in cross_field_errors(values, changed, default_model=default_model).items():
+        if field not in errors:
+            errors[field] = [message]
+    return errors
+
+
+def cross_field_errors(values: Mapping[str, object], changed: Collection[str], *,
+                       default_model: str = "") -> dict[str, str]:
+    """The rules that join several fields (judged when one of them changes)."""
+    errors: dict[str, str] = {}
     generation_fields = {"generation_enabled", "llm_model", "llm_base_url"}
-    if generation_fields & set(changed) and values.get("generation_enabled") and "llm_model" not in errors:
+    if generation_fields & set(changed) and values.get("generation_enabled"):
         local = str(values.get("llm_base_url") or "").startswith(LOCAL_PREFIX)
         if not values.get("llm_model") and not default_model and not local:
-            errors.setdefault("llm_model", []).append(
-                "Model is required when generation is on (this server has no default model).")
+            errors["llm_model"] = "Model is required when generation is on (this server has no default model)."
     return errors

@@ -2,7 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from ..models import Project
-from ..project_rules import SETTINGS_FIELDS, settings_errors, slug_errors
+from ..project_rules import SETTINGS_FIELDS, cross_field_errors, field_error, slug_errors
 from ..projects import settings_of
 
 
@@ -29,18 +29,38 @@ class ProjectSettingsIn(serializers.Serializer):
     def current_settings(self) -> dict:
         return settings_of(self.instance) if self.instance is not None else {}
 
-    def validate(self, attrs: dict) -> dict:
-        unknown = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))
+    def site_admin(self) -> bool:
+        user = getattr(self.context.get("request"), "user", None)
+        return bool(user and user.is_staff)
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if hasattr(data, "keys") else []
         if unknown:
             raise serializers.ValidationError({field: ["Not a project setting that can be set here."]
                                                for field in unknown})
-        user = getattr(self.context.get("request"), "user", None)
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict) -> dict:
         values = {**self.current_settings(), **attrs}
-        errors = settings_errors(values, changed=attrs.keys(), site_admin=bool(user and user.is_staff),
-                                 default_model=settings.LLM_MODEL)
+        errors = cross_field_errors(values, changed=attrs.keys(), default_model=settings.LLM_MODEL)
         if errors:
-            raise serializers.ValidationError(errors)
+            raise serializers.ValidationError({field: [message] for field, message in errors.items()})
         return attrs
+
+
+def _field_rule(field: str):
+    """DRF's validate_<field>: the field's own rule from project_rules, so that every bad field of
+    a body is reported at once."""
+    def validate(self, value):
+        message = field_error(field, value, site_admin=self.site_admin())
+        if message:
+            raise serializers.ValidationError(message)
+        return value
+    return validate
+
+
+for _field in SETTINGS_FIELDS:
+    setattr(ProjectSettingsIn, f"validate_{_field}", _field_rule(_field))
 
 
 class ProjectIn(ProjectSettingsIn):
@@ -53,9 +73,13 @@ class ProjectIn(ProjectSettingsIn):
         # A new project starts from the model's defaults.
         return {field: Project._meta.get_field(field).get_default() for field in SETTINGS_FIELDS}
 
+    def validate_name(self, value: str) -> str:
+        # A blank name on creation means "use the slug" (create_project does).
+        return value if not value.strip() else ProjectSettingsIn.validate_name(self, value)
+
     def validate(self, attrs: dict) -> dict:
         if not attrs.get("name", "x").strip():
-            del attrs["name"]  # a blank name on creation means "use the slug"
+            del attrs["name"]
         return super().validate(attrs)
 
     def validate_slug(self, value: str) -> str:

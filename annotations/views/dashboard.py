@@ -34,6 +34,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
          "done_today": tally.done_today, "done_total": tally.done_total, "member": tally.member}
         for tally in tallies
     ]
+    labelers.sort(key=lambda row: (-row["done_total"], row["name"]))
     context = {
         "project": project,
         "is_admin": is_admin,

@@ -32,6 +32,10 @@ def _text(field: str, required: bool = False, **options) -> forms.CharField:
 class RuledForm(forms.Form):
     """A form whose cleaned values go through project_rules; errors land on their fields."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # labels read exactly "Name", "Slug", ... (found by them)
+        super().__init__(*args, **kwargs)
+
     def current(self) -> dict:
         return {}
 
