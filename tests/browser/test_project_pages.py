@@ -81,3 +81,23 @@ def test_canary_form_sits_on_one_row(page: Page, live_server):
     assert share["width"] < 200
     bottoms = [box["y"] + box["height"] for box in (share, button)]
     assert abs(bottoms[0] - bottoms[1]) < 12 and share["x"] < button["x"]
+
+
+def test_project_pages_have_no_serious_accessibility_violations(page: Page, live_server, axe_source):
+    from tests.export_builders import rank
+    from tests.factories import make_prompt
+
+    from .test_labeling_page import axe_violations
+
+    project = make_project("helpful", name="Helpfulness")
+    alice = make_user("alice", "labeler", project)
+    make_user("ada", "admin")
+    rank(make_prompt(project, 3), alice, [[1], [2], [3]])
+    log_in(page, live_server.url, "ada", "/")
+    for path in ["/", "/projects/new/", "/projects/helpful/", "/projects/helpful/settings/",
+                 "/projects/helpful/quality/"]:
+        page.goto(f"{live_server.url}{path}")
+        assert axe_violations(page, axe_source) == [], path
+    page.goto(f"{live_server.url}/projects/new/")
+    page.get_by_role("button", name="Create project").click()  # every field's error shown
+    assert axe_violations(page, axe_source) == []
