@@ -2,29 +2,45 @@ from django.conf import settings
 from rest_framework import serializers
 
 from ..models import Project
-from ..project_rules import SETTINGS_FIELDS, cross_field_errors, field_error, slug_errors
+from ..project_rules import LIMITS, SETTINGS_FIELDS, cross_field_errors, field_error, slug_errors
 from ..projects import settings_of
 
 
-class ProjectSettingsIn(serializers.Serializer):
-    """PATCH /api/projects/{slug}/: any of the settings; the rules are project_rules.settings_errors,
-    the same ones the settings page applies. The project being changed is the serializer's instance."""
+def _number(kind, field: str, what: str):
+    low, high = LIMITS[field]
+    bound = f"above {low:g}" if field == "top_p" else f"{low:g}"
+    return kind(required=False, help_text=f"{what} ({bound} to {high:g}).")
 
-    name = serializers.CharField(required=False, allow_blank=True)
-    criterion = serializers.CharField(required=False, allow_blank=True)
-    labelers_per_prompt = serializers.IntegerField(required=False)
-    allow_ties = serializers.BooleanField(required=False)
-    reservation_minutes = serializers.IntegerField(required=False)
-    generation_enabled = serializers.BooleanField(required=False)
-    target_completions = serializers.IntegerField(required=False)
-    llm_base_url = serializers.CharField(required=False, allow_blank=True)
-    llm_model = serializers.CharField(required=False, allow_blank=True)
-    llm_api_key_env = serializers.CharField(required=False, allow_blank=True)
-    temperature = serializers.FloatField(required=False)
-    top_p = serializers.FloatField(required=False)
-    max_tokens = serializers.IntegerField(required=False)
+
+class ProjectSettingsIn(serializers.Serializer):
+    """Any of a project's settings: only the fields sent are changed. Every field breaking its
+    rule is reported at once, as {"field": ["message naming the field"]}."""
+
+    name = serializers.CharField(required=False, allow_blank=True, help_text="Shown to the team.")
+    criterion = serializers.CharField(required=False, allow_blank=True,
+                                      help_text="What labelers rank by, e.g. helpfulness.")
+    labelers_per_prompt = _number(serializers.IntegerField, "labelers_per_prompt",
+                                  "How many labelers rank each prompt (k)")
+    allow_ties = serializers.BooleanField(required=False, help_text="Whether a ranking may put completions level.")
+    reservation_minutes = _number(serializers.IntegerField, "reservation_minutes",
+                                  "How long a labeler holds a prompt")
+    generation_enabled = serializers.BooleanField(
+        required=False, help_text="Generate missing completions; needs a model here or on the server.")
+    target_completions = _number(serializers.IntegerField, "target_completions", "Completions wanted per prompt")
+    llm_base_url = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="OpenAI-compatible server, http(s)://…/v1; blank: the server's default.")
+    llm_model = serializers.CharField(required=False, allow_blank=True, help_text="Blank: the server's default.")
+    llm_api_key_env = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="The NAME of the environment variable holding the key (never the key); project admins "
+                  "who are not site admins may only name variables ending in _API_KEY or _API_TOKEN.")
+    temperature = _number(serializers.FloatField, "temperature", "Sampling temperature")
+    top_p = _number(serializers.FloatField, "top_p", "Nucleus sampling")
+    max_tokens = _number(serializers.IntegerField, "max_tokens", "Longest completion, in tokens")
     system_prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    generation_concurrency = serializers.IntegerField(required=False)
+    generation_concurrency = _number(serializers.IntegerField, "generation_concurrency",
+                                     "Requests sent to the LLM server at once")
 
     def current_settings(self) -> dict:
         return settings_of(self.instance) if self.instance is not None else {}
@@ -64,10 +80,12 @@ for _field in SETTINGS_FIELDS:
 
 
 class ProjectIn(ProjectSettingsIn):
-    """POST /api/projects/: a slug, optional instructions, and any of the settings."""
+    """A new project: a slug, optional instructions (version 1), and any of the settings (the
+    others take their defaults)."""
 
-    slug = serializers.CharField()
-    instructions = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    slug = serializers.CharField(help_text="Letters, digits, hyphens and underscores; unique; part of the URLs.")
+    instructions = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
+                                         help_text="Markdown, shown to labelers before their first task.")
 
     def current_settings(self) -> dict:
         # A new project starts from the model's defaults.
