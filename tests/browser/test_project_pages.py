@@ -101,3 +101,21 @@ def test_project_pages_have_no_serious_accessibility_violations(page: Page, live
     page.goto(f"{live_server.url}/projects/new/")
     page.get_by_role("button", name="Create project").click()  # every field's error shown
     assert axe_violations(page, axe_source) == []
+
+
+def test_project_pages_fit_a_phone(phone_page: Page, live_server):
+    from tests.export_builders import rank
+    from tests.factories import make_prompt
+
+    project = make_project("helpful", name="Helpfulness")
+    labelers = [make_user(name, "labeler", project) for name in ("alice", "bob")]
+    make_user("olga", "admin", project)
+    for _ in range(3):
+        prompt = make_prompt(project, 3)
+        for labeler in labelers:
+            rank(prompt, labeler, [[1], [2], [3]])
+    log_in(phone_page, live_server.url, "olga", "/")
+    for path in ["/", "/projects/helpful/", "/projects/helpful/settings/", "/projects/helpful/quality/",
+                 f"/projects/helpful/quality/prompts/{prompt.pk}/"]:
+        phone_page.goto(f"{live_server.url}{path}")
+        assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390, path
