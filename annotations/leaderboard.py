@@ -51,6 +51,7 @@ BASE = 10.0
 ANCHOR = 1000.0  # mean score of a component
 RIDGE = 0.01  # on natural-log strengths, only when the MLE does not exist (see the docstring)
 DEFAULT_BOOTSTRAP = 200
+KINDS_PER_PROMPT = 8  # the bootstrap draws per kind of prompt when prompts outnumber kinds 8 to 1
 OUTCOMES = {"a": 0, "b": 1, "tie": 2}
 _A, _B, _TIE = 0, 1, 2
 _POINTS = SCALE / math.log(BASE)  # natural-log strength → Elo points
@@ -98,7 +99,7 @@ class PairTable:
         self.model_ids: dict[str, int] = {}
         self._prompt, self._a, self._b = array("i"), array("i"), array("i")
         self._outcome = array("b")
-        self._len_a, self._len_b = array("q"), array("q")
+        self._len_a, self._len_b = array("i"), array("i")
 
     def add(
         self, prompt: Hashable, model_a: str, model_b: str, outcome: str,
@@ -126,7 +127,7 @@ class PairTable:
             np.frombuffer(column, dtype=dtype) if len(column) else np.zeros(0, dtype=dtype)
             for column, dtype in (
                 (self._prompt, np.int32), (self._a, np.int32), (self._b, np.int32),
-                (self._outcome, np.int8), (self._len_a, np.int64), (self._len_b, np.int64),
+                (self._outcome, np.int8), (self._len_a, np.int32), (self._len_b, np.int32),
             )
         )
 
@@ -156,15 +157,13 @@ def leaderboard_from_arrays(
     counts = _record_counts(a, b, outcome, m)
     components = _components(m, a, b, counts)
 
-    # Per-prompt win tables over the ordered cells that occur: a tie is half a win each way.
+    # Win tables over the ordered cells (winner, loser) that occur: a tie is half a win each way.
     cells = np.concatenate([wins_cell, (b * m + a)[tie]])
     values = np.concatenate([np.where(tie, 0.5, 1.0), np.full(int(tie.sum()), 0.5)])
     prompts = np.concatenate([prompt, prompt[tie]])
-    used, column = np.unique(cells, return_inverse=True)
-    total = np.zeros(m * m)
-    np.add.at(total, used, np.bincount(column, weights=values, minlength=len(used)))
+    total = np.bincount(cells, weights=values, minlength=m * m)
     scores, regularised = _fit_scaled(total.reshape(1, m, m), components)
-    samples = _bootstrap(prompts, column, values, used, m, components, bootstrap, seed) if bootstrap else None
+    samples = _bootstrap(prompts, cells, values, m, components, bootstrap, seed) if bootstrap else None
 
     longer = _longer_won(a, b, outcome, length_a, length_b, m)
     rows = []
@@ -184,10 +183,9 @@ def leaderboard_from_arrays(
 
 def _record_counts(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, m: int) -> np.ndarray:
     """models × (wins, losses, ties), each pair counted once per side."""
-    counts = np.zeros((m, 3), dtype=np.int64)
-    for column, (left, right) in enumerate(((_A, _B), (_B, _A), (_TIE, _TIE))):
-        counts[:, column] = np.bincount(a[outcome == left], minlength=m) + np.bincount(b[outcome == right], minlength=m)
-    return counts
+    as_a = np.bincount(a * 3 + outcome, minlength=3 * m).reshape(m, 3)  # columns: a won, b won, tie
+    as_b = np.bincount(b * 3 + outcome, minlength=3 * m).reshape(m, 3)
+    return as_a + as_b[:, [_B, _A, _TIE]]
 
 
 def _components(m: int, a: np.ndarray, b: np.ndarray, counts: np.ndarray) -> list[list[int]]:
@@ -200,8 +198,9 @@ def _components(m: int, a: np.ndarray, b: np.ndarray, counts: np.ndarray) -> lis
             i = parent[i]
         return i
 
-    for i, j in np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0):
-        parent[root(int(i))] = root(int(j))
+    for code in np.flatnonzero(np.bincount(np.minimum(a, b) * m + np.maximum(a, b), minlength=m * m)):
+        i, j = divmod(int(code), m)
+        parent[root(i)] = root(j)
     groups: dict[int, list[int]] = {}
     for i in range(m):
         if counts[i].sum():
@@ -210,27 +209,61 @@ def _components(m: int, a: np.ndarray, b: np.ndarray, counts: np.ndarray) -> lis
 
 
 def _bootstrap(
-    prompts: np.ndarray, column: np.ndarray, values: np.ndarray, used: np.ndarray,
+    prompts: np.ndarray, cells: np.ndarray, values: np.ndarray,
     m: int, components: list[list[int]], rounds: int, seed: int | None,
 ) -> np.ndarray:
-    """rounds × models scores, resampling prompts with replacement (counts, not pairs)."""
+    """rounds × models scores, resampling prompts with replacement (counts, not pairs).
+
+    Each prompt's pairs form a small win table (one row of prompts × cells). A resample draws P
+    prompts with replacement: a multinomial draw of P over the prompts, with equal weights, and
+    the resampled table is counts @ rows (one matrix product, no pair copied). Prompts with
+    identical rows are interchangeable, so when there are few kinds of row (consensus pairs of a
+    handful of models: at most 3^6 kinds for 4 models) the draw is made over the kinds (weights ∝
+    how many prompts share the row), which has exactly the same distribution and costs the same
+    for 1,000 or 1,000,000 prompts. Otherwise P uniform prompt numbers per resample are counted
+    with bincount, a few resamples at a time so that memory stays small."""
     rng = np.random.default_rng(seed)
-    present, prompt_row = np.unique(prompts, return_inverse=True)
-    n_prompts = len(present)
-    # Prompts × cells table; halves and small counts are exact in float32, and so are the sums.
-    table = np.bincount(
-        prompt_row * len(used) + column, weights=values, minlength=n_prompts * len(used)
-    ).astype(np.float32).reshape(n_prompts, len(used))
-    totals = np.empty((rounds, len(used)), dtype=np.float64)
-    chunk = max(1, min(rounds, 4_000_000 // max(n_prompts, 1)))  # bounds the draws' memory
-    for start in range(0, rounds, chunk):
-        r = min(chunk, rounds - start)
-        draws = rng.integers(0, n_prompts, size=(r, n_prompts)) + np.arange(r)[:, None] * n_prompts
-        weights = np.bincount(draws.ravel(), minlength=r * n_prompts).astype(np.float32).reshape(r, n_prompts)
-        totals[start:start + r] = weights @ table
+    present = np.bincount(prompts) > 0
+    row_of = np.cumsum(present) - 1  # prompt number → row, over the prompts that have pairs
+    n_prompts = int(present.sum())
+    used = np.flatnonzero(np.bincount(cells, minlength=m * m))
+    column_of = np.zeros(m * m, dtype=np.int64)
+    column_of[used] = np.arange(len(used))
+    position = row_of[prompts]
+    position *= len(used)
+    position += column_of[cells]
+    table = np.bincount(position, weights=values, minlength=n_prompts * len(used)).reshape(n_prompts, len(used))
+    del position
+    rows, sizes = _distinct_rows(table)
+    totals = np.empty((rounds, len(used)))
+    if KINDS_PER_PROMPT * len(rows) < n_prompts:  # few kinds of prompt (consensus pairs, few models): draw per kind
+        for start in range(0, rounds, 50):  # 50 resamples at a time bound the memory of the counts
+            counts = rng.multinomial(n_prompts, sizes / sizes.sum(), size=min(50, rounds - start))
+            totals[start:start + len(counts)] = counts.astype(np.float64) @ rows
+    else:  # nearly every prompt differs (labeler pairs): P uniform draws per resample, counted
+        table32 = table.astype(np.float32)  # halves and counts: exact in float32, and so are the sums
+        chunk = max(1, min(rounds, 500_000 // n_prompts))  # a few MB of draws at a time
+        offsets = (np.arange(chunk, dtype=np.int64) * n_prompts)[:, None]
+        for start in range(0, rounds, chunk):
+            r = min(chunk, rounds - start)
+            draws = rng.integers(0, n_prompts, size=(r, n_prompts)) + offsets[:r]
+            counts = np.bincount(draws.ravel(), minlength=r * n_prompts).reshape(r, n_prompts)
+            totals[start:start + r] = counts.astype(np.float32) @ table32
     wins = np.zeros((rounds, m * m))
     wins[:, used] = totals
     return _fit_scaled(wins.reshape(rounds, m, m), components)[0]
+
+
+def _distinct_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a prompts × cells table of half-integers, and how often each occurs."""
+    halves = np.rint(2 * table).astype(np.int64)
+    base = int(halves.max(initial=0)) + 1
+    if table.shape[1] * math.log2(base) < 62:  # exact integer code per row: a fast 1-D unique
+        codes = halves @ (base ** np.arange(table.shape[1], dtype=np.int64))
+        _, first, sizes = np.unique(codes, return_index=True, return_counts=True)
+        return table[first], sizes
+    rows, sizes = np.unique(halves, axis=0, return_counts=True)
+    return rows / 2.0, sizes
 
 
 def _fit_scaled(wins: np.ndarray, components: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -299,13 +332,11 @@ def _longer_won(
     a: np.ndarray, b: np.ndarray, outcome: np.ndarray, length_a: np.ndarray, length_b: np.ndarray, m: int
 ) -> list[float | None]:
     known = (outcome != _TIE) & (length_a >= 0) & (length_b >= 0) & (length_a != length_b)
-    longer_won = np.where(outcome == _A, length_a > length_b, length_b > length_a)[known]
-    shares = []
-    for i in range(m):
-        mine = ((a == i) | (b == i))[known]
-        decided = int(mine.sum())
-        shares.append(float(longer_won[mine].sum()) / decided if decided else None)
-    return shares
+    longer_won = (outcome == _A)[known] == (length_a > length_b)[known]
+    a, b = a[known], b[known]
+    decided = np.bincount(a, minlength=m) + np.bincount(b, minlength=m)
+    won = np.bincount(a, weights=longer_won, minlength=m) + np.bincount(b, weights=longer_won, minlength=m)
+    return [float(won[i] / decided[i]) if decided[i] else None for i in range(m)]
 
 
 def win_table(records: Iterable[tuple], models: list[str]) -> np.ndarray:

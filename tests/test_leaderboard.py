@@ -230,3 +230,27 @@ def test_pair_table_rejects_unknown_outcomes_and_as_dict_has_the_api_shape():
     payload = leaderboard([(1, "x", "y", "a"), (2, "y", "x", "a")], bootstrap=10, seed=0).as_dict()
     assert payload["method"] == "bradley-terry" and payload["bootstrap"] == 10
     assert set(payload["models"][0]) >= {"model", "score", "ci_low", "ci_high", "wins", "losses", "ties", "pairs"}
+
+
+@pytest.mark.parametrize("pairs_per_prompt", [1, 6])
+@pytest.mark.parametrize("draw_per_kind", [True, False])
+def test_interval_width_matches_the_binomial_standard_error(pairs_per_prompt, draw_per_kind, monkeypatch):
+    # 2 models, x wins 70% of the pairs. Both ways of drawing prompts (per kind of identical
+    # prompts, or prompt by prompt) must give the 95% half-width of the delta method:
+    # 1.96 · se(p) · (400/ln 10) / (p(1−p)) / 2 for x's score (the mean of the two is 1000),
+    # with se(p) over prompts, the unit resampled.
+    monkeypatch.setattr("annotations.leaderboard.KINDS_PER_PROMPT", 0 if draw_per_kind else 10**9)
+    rng = random.Random(4)
+    records = []
+    for prompt in range(2000):
+        for _ in range(pairs_per_prompt):
+            records.append((prompt, "x", "y", "a" if rng.random() < 0.7 else "b"))
+    board = leaderboard(records, bootstrap=400, seed=3)
+    x = next(row for row in board.models if row.model == "x")
+    p = (x.wins) / x.pairs
+    # prompts are the unit: the variance of a prompt's share of wins, over 2000 prompts
+    shares = [sum(r[3] == "a" for r in records[i * pairs_per_prompt:(i + 1) * pairs_per_prompt]) / pairs_per_prompt
+              for i in range(2000)]
+    se_p = np.std(shares) / math.sqrt(2000)
+    expected_half_width = 1.96 * se_p * POINTS / (p * (1 - p)) / 2
+    assert (x.ci_high - x.ci_low) / 2 == pytest.approx(expected_half_width, rel=0.2)
