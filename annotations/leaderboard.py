@@ -147,7 +147,10 @@ def leaderboard_from_arrays(
     bootstrap: int = DEFAULT_BOOTSTRAP, seed: int | None = None,
 ) -> Leaderboard:
     """The same from arrays: `a`, `b` index `models`, `outcome` is 0 (a won), 1 (b won) or 2 (tie),
-    `prompt` numbers prompts from 0, a length of -1 is unknown. Pairs with a == b must be absent."""
+    `prompt` numbers prompts from 0, a length of -1 is unknown. Pairs with a == b are dropped."""
+    if (same := a == b).any():
+        keep = ~same
+        prompt, a, b, outcome, length_a, length_b = (x[keep] for x in (prompt, a, b, outcome, length_a, length_b))
     empty = Leaderboard("bradley-terry", bootstrap, [], [], False, None)
     if len(models) < 2 or not len(a):
         return empty._replace(reason="a leaderboard needs pairs between completions of at least two models")
