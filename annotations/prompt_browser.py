@@ -58,6 +58,9 @@ def parse_filters(params) -> PromptFilters:
     `errors` under their field's name and replaced by the default, so the page still answers."""
     errors: dict[str, list[str]] = {}
     q = (params.get("q") or "").strip()
+    if "\x00" in q:  # PostgreSQL text cannot hold NUL: say so rather than fail
+        errors["q"] = ["Search: the text contains a NUL character, which no prompt can contain."]
+        q = q.replace("\x00", "")
     if len(q) > MAX_QUERY_LENGTH:
         errors["q"] = [f"Search: at most {MAX_QUERY_LENGTH} characters."]
         q = q[:MAX_QUERY_LENGTH]

@@ -201,6 +201,15 @@ def test_the_service_reads_filters_from_a_plain_mapping():
         "Disputed below: a number above 0 and at most 1, not '1.5'."]}
 
 
+def test_odd_searches_and_addresses_answer_without_an_error(client, project, rita):
+    prompt = make_prompt(project, 3, text="basil")
+    assert listed(page_of(client, rita, url(project, "q=bas%00il"))) == ids(prompt)
+    assert "NUL character" in client.get(url(project, "q=bas%00il")).content.decode()
+    assert listed(client.get(url(project, "q=" + "9" * 25))) == []
+    assert listed(client.get(url(project, "page=abc"))) == ids(prompt)
+    assert client.get(f"/projects/{project.slug}/prompts/{'9' * 25}/").status_code == 404
+
+
 # --- Pagination and queries -----------------------------------------------------------------------
 
 

@@ -69,3 +69,12 @@ def test_researcher_searches_filters_disputed_and_opens_a_prompt(page: Page, lib
     expect(rows).to_have_count(1)
     expect(page.get_by_label("Search")).to_have_value("BASIL")
     expect(page.get_by_label("Disputed", exact=True)).to_be_checked()
+
+
+def test_on_a_phone_the_page_does_not_scroll_sideways(phone_page: Page, library):
+    log_in(phone_page, library["url"], "rita", "/projects/helpful/prompts/")
+    expect(phone_page.locator("[data-prompt]")).to_have_count(4)
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
+    phone_page.goto(f"{library['url']}/projects/helpful/prompts/{library['disputed'].pk}/")
+    expect(phone_page.locator("[data-rankings-side-by-side]")).to_be_visible()
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
