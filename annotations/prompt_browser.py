@@ -8,7 +8,7 @@ size of the project."""
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Substr
 
 from .consensus import Judgement, consensus, pairwise_agreement, positions, strip_completions
@@ -19,6 +19,8 @@ from .models import Completion, Project, Prompt, Ranking
 DISPUTED_BELOW = 0.75
 PAGE_SIZE = 50
 MAX_QUERY_LENGTH = 500
+# Orders a list may be sorted in: query-string value → label.
+ORDERS = {"": "Upload order", "agreement": "Lowest agreement first"}
 EXCERPT_CHARS = 200  # a row shows the start of the text; the database sends no more than this
 
 
@@ -32,6 +34,7 @@ class PromptFilters:
     flagged: bool = False
     failed: bool = False
     below: float = DISPUTED_BELOW
+    order: str = ""
     errors: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -46,6 +49,8 @@ class PromptFilters:
         params += [(name, "1") for name in ("complete", "disputed", "flagged", "failed") if getattr(self, name)]
         if self.below != DISPUTED_BELOW:
             params.append(("below", f"{self.below:g}"))
+        if self.order:
+            params.append(("order", self.order))
         return urlencode(params)
 
 
@@ -74,8 +79,13 @@ def parse_filters(params) -> PromptFilters:
         if not 0 < below <= 1:
             errors["below"] = [f"Disputed below: a number above 0 and at most 1, not {raw_below[:20]!r}."]
             below = DISPUTED_BELOW
+    order = params.get("order") or ""
+    if order not in ORDERS:
+        errors["order"] = [f"Order: one of {', '.join(repr(o) for o in ORDERS if o)}, or none."]
+        order = ""
     return PromptFilters(
         q=q,
+        order=order,
         complete=_checked(params.get("complete")),
         disputed=_checked(params.get("disputed")),
         flagged=_checked(params.get("flagged")),
@@ -91,7 +101,8 @@ def _flagging(prompt_ref: OuterRef) -> QuerySet[Ranking]:
 
 
 def browse_prompts(project: Project, filters: PromptFilters) -> QuerySet[Prompt]:
-    """The project's prompts matching `filters`, oldest first, each annotated with `excerpt` (the
+    """The project's prompts matching `filters`, in upload order or lowest agreement first (then
+    those with no agreement yet), each annotated with `excerpt` (the
     text's start) and `flagging_rankings` (how many of its rankings flagged a completion)."""
     prompts = Prompt.objects.filter(project=project)
     if filters.q:
@@ -115,7 +126,7 @@ def browse_prompts(project: Project, filters: PromptFilters) -> QuerySet[Prompt]
             flagging_rankings=Coalesce(Subquery(flagging, output_field=IntegerField()), Value(0)),
         )
         .only("pk", "external_id", "num_completions", "num_rankings", "agreement", "generation_error", "project_id")
-        .order_by("pk")
+        .order_by(*((F("agreement").asc(nulls_last=True), "pk") if filters.order == "agreement" else ("pk",)))
     )
 
 

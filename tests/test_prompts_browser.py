@@ -193,6 +193,17 @@ def test_filters_combine_with_each_other_and_with_search(client, project, rita, 
     assert listed(page_of(client, rita, url(project, "q=basil&flagged=1&disputed=1"))) == ids(both)
 
 
+def test_lowest_agreement_first_puts_unmeasured_prompts_last(client, project, rita):
+    unmeasured, high, low = (make_prompt(project, 3) for _ in range(3))
+    Prompt.objects.filter(pk=high.pk).update(agreement=0.9)
+    Prompt.objects.filter(pk=low.pk).update(agreement=0.2)
+    assert listed(page_of(client, rita, url(project))) == ids(unmeasured, high, low)
+    response = client.get(url(project, "order=agreement"))
+    assert listed(response) == ids(low, high, unmeasured)
+    assert 'value="agreement" selected' in response.content.decode()
+    assert "Order: one of" in client.get(url(project, "order=random")).content.decode()
+
+
 def test_the_service_reads_filters_from_a_plain_mapping():
     filters = parse_filters({"q": "  basil ", "complete": "on", "below": "0.5"})
     assert filters == PromptFilters(q="basil", complete=True, below=0.5)
@@ -248,7 +259,7 @@ def test_a_page_of_a_1000_prompt_project_takes_as_few_queries_as_a_small_one(
     with CaptureQueriesContext(connection) as small_page:
         assert client.get(url(small)).status_code == 200
     client.force_login(researcher)
-    for query in ("", "flagged=1&disputed=1", "q=basil&complete=1&failed=1&page=2"):
+    for query in ("", "flagged=1&disputed=1", "q=basil&complete=1&failed=1&order=agreement&page=2"):
         with django_assert_max_num_queries(len(small_page)):
             response = client.get(url(big, query))
         assert response.status_code == 200

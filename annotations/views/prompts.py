@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ..models import Completion, Membership, Project, Prompt, Ranking
-from ..prompt_browser import PAGE_SIZE, RankingColumn, browse_prompts, parse_filters, side_by_side
+from ..prompt_browser import ORDERS, PAGE_SIZE, RankingColumn, browse_prompts, parse_filters, side_by_side
 from ..quality import labeler_pseudonym
 from ..roles import projects_visible_to, roles_in
 
@@ -35,6 +35,7 @@ def prompt_list(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project,
         "filters": filters,
         "query": filters.query_string(),
+        "orders": ORDERS,
         "page": page,
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
     })
