@@ -102,13 +102,13 @@ def _flagging(prompt_ref: OuterRef) -> QuerySet[Ranking]:
 
 def browse_prompts(project: Project, filters: PromptFilters) -> QuerySet[Prompt]:
     """The project's prompts matching `filters`, in upload order or lowest agreement first (then
-    those with no agreement yet), each annotated with `excerpt` (the
-    text's start) and `flagging_rankings` (how many of its rankings flagged a completion)."""
+    those with no agreement yet), each annotated with `excerpt` (the text's start) and
+    `flagging_rankings` (how many of its rankings flagged a completion)."""
     prompts = Prompt.objects.filter(project=project)
     if filters.q:
         # Text (case-insensitive contains), the file's id exactly, or LabelHub's id exactly.
         match = Q(text__icontains=filters.q) | Q(external_id=filters.q)
-        if filters.q.isdigit() and len(filters.q) < 19:
+        if filters.q.isascii() and filters.q.isdigit() and len(filters.q) < 19:  # fits a bigint
             match |= Q(pk=int(filters.q))
         prompts = prompts.filter(match)
     if filters.complete:

@@ -217,6 +217,7 @@ def test_odd_searches_and_addresses_answer_without_an_error(client, project, rit
     assert listed(page_of(client, rita, url(project, "q=bas%00il"))) == ids(prompt)
     assert "NUL character" in client.get(url(project, "q=bas%00il")).content.decode()
     assert listed(client.get(url(project, "q=" + "9" * 25))) == []
+    assert listed(client.get(url(project, "q=%C2%B2"))) == []  # "²" is a digit to Python, not a number
     assert listed(client.get(url(project, "page=abc"))) == ids(prompt)
     assert client.get(f"/projects/{project.slug}/prompts/{'9' * 25}/").status_code == 404
 
