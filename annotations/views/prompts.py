@@ -63,6 +63,7 @@ def prompt_detail(request: HttpRequest, slug: str, prompt_id: int) -> HttpRespon
     })
 
 
+@login_required  # anonymous visitors learn nothing, not even where a page moved
 def old_prompt_rankings(request: HttpRequest, slug: str, prompt_id: int) -> HttpResponse:
     """The quality page's former per-prompt address: moved to the prompts browser."""
     return redirect("project-prompt", slug=slug, prompt_id=prompt_id, permanent=True)
