@@ -100,10 +100,15 @@ def _flagging(prompt_ref: OuterRef) -> QuerySet[Ranking]:
     return Ranking.objects.filter(prompt=prompt_ref).exclude(flagged=[])
 
 
-def browse_prompts(project: Project, filters: PromptFilters) -> QuerySet[Prompt]:
+def _ordering(filters: PromptFilters) -> tuple:
+    if filters.order == "agreement":
+        return F("agreement").asc(nulls_last=True), "pk"
+    return ("pk",)
+
+
+def matching_prompts(project: Project, filters: PromptFilters) -> QuerySet[Prompt]:
     """The project's prompts matching `filters`, in upload order or lowest agreement first (then
-    those with no agreement yet), each annotated with `excerpt` (the text's start) and
-    `flagging_rankings` (how many of its rankings flagged a completion)."""
+    those with no agreement yet)."""
     prompts = Prompt.objects.filter(project=project)
     if filters.q:
         # Text (case-insensitive contains), the file's id exactly, or LabelHub's id exactly.
@@ -119,15 +124,37 @@ def browse_prompts(project: Project, filters: PromptFilters) -> QuerySet[Prompt]
         prompts = prompts.filter(Exists(_flagging(OuterRef("pk"))))
     if filters.failed:
         prompts = prompts.exclude(generation_error="")
+    return prompts.order_by(*_ordering(filters))
+
+
+def browse_prompts(project: Project, filters: PromptFilters) -> QuerySet[Prompt]:
+    """`matching_prompts`, each annotated with `excerpt` (the text's start) and
+    `flagging_rankings` (how many of its rankings flagged a completion), for a list page."""
     flagging = _flagging(OuterRef("pk")).order_by().values("prompt").annotate(n=Count("pk")).values("n")[:1]
     return (
-        prompts.annotate(
+        matching_prompts(project, filters)
+        .annotate(
             excerpt=Substr("text", 1, EXCERPT_CHARS),
             flagging_rankings=Coalesce(Subquery(flagging, output_field=IntegerField()), Value(0)),
         )
         .only("pk", "external_id", "num_completions", "num_rankings", "agreement", "generation_error", "project_id")
-        .order_by(*((F("agreement").asc(nulls_last=True), "pk") if filters.order == "agreement" else ("pk",)))
     )
+
+
+def neighbours(project: Project, filters: PromptFilters, prompt: Prompt) -> tuple[int | None, int | None]:
+    """The ids of the prompts just before and just after `prompt` in the list `filters` give
+    (two queries; `prompt` itself need not match the filters)."""
+    if filters.order == "agreement" and prompt.agreement is not None:
+        a = prompt.agreement
+        after = Q(agreement__gt=a) | Q(agreement=a, pk__gt=prompt.pk) | Q(agreement__isnull=True)
+        before = Q(agreement__lt=a) | Q(agreement=a, pk__lt=prompt.pk)
+    elif filters.order == "agreement":
+        after = Q(agreement__isnull=True, pk__gt=prompt.pk)
+        before = Q(agreement__isnull=False) | Q(agreement__isnull=True, pk__lt=prompt.pk)
+    else:
+        after, before = Q(pk__gt=prompt.pk), Q(pk__lt=prompt.pk)
+    ids = matching_prompts(project, filters).values_list("pk", flat=True)
+    return ids.filter(before).reverse().first(), ids.filter(after).first()
 
 
 # --- One prompt, its rankings side by side ------------------------------------------------------------

@@ -9,7 +9,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ..models import Completion, Membership, Project, Prompt, Ranking
-from ..prompt_browser import ORDERS, PAGE_SIZE, RankingColumn, browse_prompts, parse_filters, side_by_side
+from ..prompt_browser import (
+    ORDERS,
+    PAGE_SIZE,
+    RankingColumn,
+    browse_prompts,
+    neighbours,
+    parse_filters,
+    side_by_side,
+)
 from ..quality import labeler_pseudonym
 from ..roles import projects_visible_to, roles_in
 
@@ -48,8 +56,11 @@ def prompt_detail(request: HttpRequest, slug: str, prompt_id: int) -> HttpRespon
     completions = list(Completion.objects.filter(prompt=prompt).order_by("position"))
     rankings = list(Ranking.objects.filter(prompt=prompt).select_related("labeler").order_by("submitted_at", "pk"))
     columns = [RankingColumn(ranking, labeler_pseudonym(project, ranking.labeler_id)) for ranking in rankings]
-    # The list's filters and page ride along, so that "back" returns to the same page of the same search.
-    back = parse_filters(request.GET).query_string()
+    # The list's filters and page ride along, so that "back" returns to the same page of the same
+    # search and "previous" / "next" walk through that list.
+    filters = parse_filters(request.GET)
+    previous_id, next_id = neighbours(project, filters, prompt)
+    back = filters.query_string()
     page_number = request.GET.get("page", "")
     if page_number.isdigit() and page_number != "1":
         back = f"{back}&page={page_number}" if back else f"page={page_number}"
@@ -60,6 +71,8 @@ def prompt_detail(request: HttpRequest, slug: str, prompt_id: int) -> HttpRespon
         "table": side_by_side(completions, rankings),
         "show_usernames": is_admin,
         "back": back,
+        "previous_id": previous_id,
+        "next_id": next_id,
     })
 
 
