@@ -371,8 +371,19 @@ def test_previous_and_next_walk_the_filtered_list_in_its_order(client, project, 
     assert walk(client.get(f"{detail}{d.pk}/?order=agreement").content.decode()) == (str(b.pk), None)
 
 
-def test_the_quality_pages_old_prompt_address_redirects_here(client, project, ranked_prompt, rita):
+def test_the_quality_pages_old_prompt_address_redirects_here(client, project, ranked_prompt, rita, ada):
     old = f"/projects/{project.slug}/quality/prompts/{ranked_prompt.pk}/"
-    response = page_of(client, rita, old)
-    assert response.status_code == 301
-    assert response["Location"] == f"/projects/{project.slug}/prompts/{ranked_prompt.pk}/"
+    for user in (rita, ada):
+        response = page_of(client, user, old)
+        assert response.status_code == 301
+        assert response["Location"] == f"/projects/{project.slug}/prompts/{ranked_prompt.pk}/"
+
+
+def test_the_old_address_answers_like_the_new_page_to_those_who_may_not_see_it(client, project, ranked_prompt,
+                                                                                alice, rita):
+    old = f"/projects/{project.slug}/quality/prompts/{ranked_prompt.pk}/"
+    assert client.get(old).status_code == 302 and "/accounts/login/" in client.get(old)["Location"]
+    assert page_of(client, alice, old).status_code == 403
+    assert page_of(client, make_user("mallory"), old).status_code == 404
+    elsewhere = make_prompt(make_project("other"), 3)
+    assert page_of(client, rita, f"/projects/{project.slug}/quality/prompts/{elsewhere.pk}/").status_code == 404

@@ -76,7 +76,10 @@ def prompt_detail(request: HttpRequest, slug: str, prompt_id: int) -> HttpRespon
     })
 
 
-@login_required  # anonymous visitors learn nothing, not even where a page moved
+@login_required
 def old_prompt_rankings(request: HttpRequest, slug: str, prompt_id: int) -> HttpResponse:
-    """The quality page's former per-prompt address: moved to the prompts browser."""
+    """The quality page's former per-prompt address: moved to the prompts browser. It answers as
+    the new page would (login, 404, 403) before it tells anyone where the page went."""
+    project, _ = browsable_project(request, slug)
+    get_object_or_404(Prompt.objects.only("pk"), pk=prompt_id, project=project)
     return redirect("project-prompt", slug=slug, prompt_id=prompt_id, permanent=True)
