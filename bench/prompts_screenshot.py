@@ -1,7 +1,7 @@
 """Screenshots of the prompts browser for the README (docs/screenshots/prompts.png and
 prompt-detail.png).
 
-Builds a throw-away site (SQLite in a temporary directory), fills a project with 120 prompts,
+Builds a throw-away site (the embedded PostgreSQL in a temporary directory), fills a project with 120 prompts,
 three labelers ranking the first 60 through the real labeling functions (next_assignment,
 submit_ranking), a few failed generations, serves it with `manage.py runserver` and photographs
 it as a researcher with Debian's Chromium through Playwright:
@@ -10,6 +10,7 @@ it as a researcher with Debian's Chromium through Playwright:
 """
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -94,13 +95,16 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as var_dir:
+    sys.path.insert(0, str(ROOT))
+    from labelhub import embedded_db
+
+    with tempfile.TemporaryDirectory() as var_dir, contextlib.ExitStack() as stack:
         for name in ("DATABASE_URL", "REDIS_URL"):
             os.environ.pop(name, None)
         os.environ.update(LABELHUB_VAR_DIR=var_dir, DEBUG="true", CELERY_TASK_ALWAYS_EAGER="true",
                           DJANGO_SETTINGS_MODULE="labelhub.settings")
-        sys.path.insert(0, str(ROOT))
         manage = [sys.executable, str(ROOT / "manage.py")]
+        stack.enter_context(embedded_db.running(Path(var_dir)))
         subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True)
         import django
 
