@@ -89,7 +89,7 @@ def test_quality_page_shows_charts_and_the_labeler_table_to_admins(client, proje
     html = response.content.decode()
     assert html.count("<svg") == 3
     assert 'data-labeler="' + labeler_pseudonym(project, crowd[2].pk) + '"' in html
-    assert f"/projects/{project.slug}/quality/prompts/" in html
+    assert f"/projects/{project.slug}/prompts/" in html  # least-agreement prompts link to the prompts browser
 
 
 def test_quality_page_is_refused_to_labelers(client, project, crowd):
