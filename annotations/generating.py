@@ -56,12 +56,9 @@ def active_job(project: Project) -> GenerationJob | None:
 
 
 def start_generation(project: Project, n: int | None = None) -> GenerationJob:
-    """Queue a generation run (after the transaction commits). An unfinished job is resumed, not duplicated."""
-    from .tasks import generate_completions  # tasks imports this module
-
-    job = active_job(project) or GenerationJob.objects.create(project=project, params={"target": n})
-    transaction.on_commit(lambda: generate_completions.delay(project.pk, n))
-    return job
+    """The job a generation run will fill: the unfinished one (resumed, not duplicated) or a new
+    one, queued. The caller (a view, the API) enqueues tasks.generate_completions after commit."""
+    return active_job(project) or GenerationJob.objects.create(project=project, params={"target": n})
 
 
 def missing_completions(project: Project, target: int) -> int:
