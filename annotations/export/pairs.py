@@ -129,8 +129,9 @@ def prompt_rows(
     else:
         rows = _rows(cleaned, names, options)
     identical_dropped = 0
-    trimmed = {cid: text.strip() for cid, text in prompt.completions.items()}  # what same_text compares
-    if len(set(trimmed.values())) < len(trimmed):  # rare: two completions alike
+    texts = prompt.completions
+    if len({text.strip() for text in texts.values()}) < len(texts):  # rare: two completions alike
+        trimmed = {cid: text.strip() for cid, text in texts.items()}  # what same_text compares
         kept = [row for row in rows if trimmed[row[0]] != trimmed[row[1]]]
         identical_dropped, rows = len(rows) - len(kept), kept
     if options.margin == "agreement":
