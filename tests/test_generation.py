@@ -284,6 +284,21 @@ def test_admin_page_shows_progress_failures_and_errors_as_text(db, ada, llm, dja
     assert 'data-action="generate"' in html and 'type="file"' in html
 
 
+def test_admin_page_button_queues_the_job_once_it_is_committed(db, ada, llm, fast_retries, eager_tasks,
+                                                               django_capture_on_commit_callbacks):
+    project = generating_project(llm)
+    make_prompt(project, 2)
+    client = Client()
+    client.force_login(ada)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(f"/projects/{project.slug}/generate/")
+    assert response.status_code == 302
+    assert llm.requests == [] and len(callbacks) == 1  # nothing sent before the job row is committed
+    callbacks[0]()
+    job = GenerationJob.objects.get(project=project)
+    assert (job.status, job.done) == ("done", 2)
+
+
 def test_admin_page_is_hidden_from_labelers_and_strangers(db, project, alice):
     from .factories import make_user
 
