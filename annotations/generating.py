@@ -15,13 +15,22 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import NamedTuple
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from .generation import FatalGenerationError, Generated, GenerationConfig, GenerationError, make_client
+from .generation import (
+    FatalGenerationError,
+    Generated,
+    GenerationConfig,
+    GenerationError,
+    make_client,
+    normalized_text,
+)
 from .models import Completion, GenerationJob, Project, Prompt
 
 logger = logging.getLogger(__name__)
@@ -29,6 +38,13 @@ logger = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PROGRESS_EVERY_SECONDS = 0.5
+# A completion whose text repeats another of its prompt (trimmed, spaces collapsed, case-folded) is
+# asked again up to this many times, then kept and noted: a model at temperature 0 answers a
+# prompt alike every time, and four copies would give labelers nothing to rank.
+MAX_EXTRA_ASKS = 3
+# The temperature of those extra asks, when the project's is lower: asked again at temperature 0,
+# a model repeats itself. The completion's params record the temperature it was made with.
+REASK_MIN_TEMPERATURE = 1.0
 ACTIVE = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
 
 
@@ -56,12 +72,9 @@ def active_job(project: Project) -> GenerationJob | None:
 
 
 def start_generation(project: Project, n: int | None = None) -> GenerationJob:
-    """Queue a generation run (after the transaction commits). An unfinished job is resumed, not duplicated."""
-    from .tasks import generate_completions  # tasks imports this module
-
-    job = active_job(project) or GenerationJob.objects.create(project=project, params={"target": n})
-    transaction.on_commit(lambda: generate_completions.delay(project.pk, n))
-    return job
+    """The job a generation run will fill: the unfinished one (resumed, not duplicated) or a new
+    one, queued. The caller (a view, the API) enqueues tasks.generate_completions after commit."""
+    return active_job(project) or GenerationJob.objects.create(project=project, params={"target": n})
 
 
 def missing_completions(project: Project, target: int) -> int:
@@ -77,40 +90,75 @@ def _work(project: Project, target: int) -> Iterator[tuple[int, str]]:
             yield prompt_id, text
 
 
+class Arrival(NamedTuple):
+    """A completion that has just come back for a prompt, and how many times this missing
+    completion was asked again because its text repeated another of the prompt."""
+
+    prompt_id: int
+    generated: Generated
+    asks_again: int = 0
+    temperature: float | None = None  # the temperature it was asked at, when not the project's
+
+
+class Saved(NamedTuple):
+    saved: int  # completions stored
+    ask_again: list[Arrival]  # repeats to ask again (the arrival as it came back)
+    repeats_kept: int  # repeats stored anyway, once the extra asks were used up
+
+
 def save_generated(prompt_id: int, generated: Generated, params: dict, target: int) -> bool:
-    """Store one completion at the prompt's next free position, unless the prompt already has enough."""
-    return save_arrived([(prompt_id, generated)], params, target) == 1
+    """Store one completion at the prompt's next free position, unless the prompt already has
+    enough or the completion repeats one of the prompt's."""
+    return save_arrived([Arrival(prompt_id, generated)], params, target).saved == 1
 
 
-def save_arrived(arrived: list[tuple[int, Generated]], params: dict, target: int) -> int:
-    """Store the completions that have just arrived, in one transaction; returns how many were kept.
-    Each prompt row is locked, so concurrent runs can neither overshoot the target nor reuse a position."""
-    saved = 0
+def save_arrived(arrived: list[Arrival], params: dict, target: int) -> Saved:
+    """Store the completions that have just arrived, in one transaction. Each prompt row is
+    locked, so concurrent runs can neither overshoot the target nor reuse a position; under the
+    lock a completion is compared with the prompt's stored ones (the same transaction sees those
+    stored a moment ago), and a repeat is handed back to be asked again, up to MAX_EXTRA_ASKS
+    times, then stored with a note in its params."""
+    saved, repeats_kept, again = 0, 0, []
     with transaction.atomic():
         # Do not wait for the WAL flush: a crash can lose only the last few completions, never
         # half of one, and the next run regenerates what is missing.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
-        for prompt_id, generated in sorted(arrived, key=lambda item: item[0]):  # one lock order: no deadlock
-            last_position = Completion.objects.filter(prompt=OuterRef("pk")).order_by("-position").values(
-                "position")[:1]
+        for arrival in sorted(arrived, key=lambda item: item.prompt_id):  # one lock order: no deadlock
+            prompt_id, generated = arrival.prompt_id, arrival.generated
+            siblings = Completion.objects.filter(prompt=OuterRef("pk"))
             prompt = (
                 Prompt.objects.select_for_update().only("pk", "num_completions")
-                .annotate(last_position=Subquery(last_position)).get(pk=prompt_id)
+                .annotate(last_position=Subquery(siblings.order_by("-position").values("position")[:1]),
+                          texts=ArraySubquery(siblings.values("text")))
+                .get(pk=prompt_id)
             )
             if prompt.num_completions >= target:
                 continue
+            made_with = {**params, "finish_reason": generated.finish_reason}
+            if arrival.temperature is not None:
+                made_with["temperature"] = arrival.temperature
+            if arrival.asks_again:
+                made_with["asked_again"] = arrival.asks_again
+            text = normalized_text(generated.text)
+            if any(normalized_text(other) == text for other in prompt.texts):
+                if arrival.asks_again < MAX_EXTRA_ASKS:
+                    again.append(arrival)
+                    continue
+                made_with["repeats_another_completion"] = True  # kept: the model gave nothing else
+                repeats_kept += 1
+                logger.warning("prompt %s: kept a completion that repeats another after %s extra asks",
+                               prompt_id, arrival.asks_again)
             Completion.objects.create(
                 prompt_id=prompt_id, position=(prompt.last_position or 0) + 1, text=generated.text,
-                source=Completion.Source.GENERATED, model=generated.model[:200],
-                params={**params, "finish_reason": generated.finish_reason},
+                source=Completion.Source.GENERATED, model=generated.model[:200], params=made_with,
             )
             changes = {"num_completions": F("num_completions") + 1}
             if prompt.num_completions + 1 >= target:
                 changes["generation_error"] = ""
             Prompt.objects.filter(pk=prompt_id).update(**changes)
             saved += 1
-    return saved
+    return Saved(saved, again, repeats_kept)
 
 
 def mark_failed(prompt_id: int, error: str) -> None:
@@ -152,20 +200,26 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
     work = _work(project, target)
     given_up: set[int] = set()  # prompts that failed in this run: their other missing completions wait
     last_progress = time.monotonic()
+    repeats = {"asked_again": 0, "kept": 0}
+    reask_temperature = max(config.temperature, REASK_MIN_TEMPERATURE)
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="llm") as pool:
-        in_flight: dict[Future, int] = {}
+        # future → (prompt id, prompt text, extra asks so far)
+        in_flight: dict[Future, tuple[int, str, int]] = {}
 
-        def attempt(prompt_id: int, text: str) -> Generated | None:
+        def attempt(prompt_id: int, text: str, asks_again: int) -> Generated | None:
             # A queued request for a prompt that has just failed is not sent: it would most likely fail too.
             if prompt_id in given_up:
                 return None
             try:
-                return client.complete(text)
+                return client.complete(text, temperature=reask_temperature if asks_again else None)
             except FatalGenerationError:
                 raise
             except GenerationError:
                 given_up.add(prompt_id)
                 raise
+
+        def send(prompt_id: int, text: str, asks_again: int = 0) -> None:
+            in_flight[pool.submit(attempt, prompt_id, text, asks_again)] = (prompt_id, text, asks_again)
 
         def fill() -> None:
             while len(in_flight) < config.concurrency * 2:
@@ -176,15 +230,16 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                 if prompt_id in given_up:
                     job.failed += 1
                     continue
-                in_flight[pool.submit(attempt, prompt_id, text)] = prompt_id
+                send(prompt_id, text)
 
         fill()
         try:
             while in_flight:
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                arrived: list[tuple[int, Generated]] = []
+                arrived: list[Arrival] = []
+                texts: dict[int, str] = {}
                 for future in finished:
-                    prompt_id = in_flight.pop(future)
+                    prompt_id, text, asks_again = in_flight.pop(future)
                     try:
                         generated = future.result()
                     except FatalGenerationError:
@@ -197,21 +252,29 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                     if generated is None:
                         job.failed += 1
                         continue
-                    arrived.append((prompt_id, generated))
+                    texts[prompt_id] = text
+                    arrived.append(Arrival(prompt_id, generated, asks_again,
+                                           reask_temperature if asks_again else None))
                 fill()  # keep the pool busy while this thread writes
                 if arrived:
-                    job.done += save_arrived(arrived, params, target)
+                    result = save_arrived(arrived, params, target)
+                    job.done += result.saved
+                    repeats["kept"] += result.repeats_kept
+                    for repeat in result.ask_again:  # the same missing completion, asked once more
+                        repeats["asked_again"] += 1
+                        send(repeat.prompt_id, texts[repeat.prompt_id], repeat.asks_again + 1)
                 if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
                     GenerationJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
                     last_progress = time.monotonic()
         finally:
             for future in in_flight:
                 future.cancel()
+            job.params["repeats"] = repeats
 
 
 def _finish(job: GenerationJob, status: str, error: str = "") -> GenerationJob:
     job.status, job.error, job.finished_at = status, error, timezone.now()
-    job.save(update_fields=["status", "error", "finished_at", "done", "failed"])
+    job.save(update_fields=["status", "error", "finished_at", "done", "failed", "params"])
     return job
 
 
@@ -238,6 +301,7 @@ def generation_status(project: Project, failed_limit: int = 50) -> dict:
             "id": job.pk, "status": job.status, "total": job.total, "done": job.done, "failed": job.failed,
             "progress": (job.done + job.failed) / job.total if job.total else (1.0 if job.status == "done" else 0.0),
             "error": job.error, "started_at": job.started_at, "finished_at": job.finished_at,
+            "repeats": job.params.get("repeats", {"asked_again": 0, "kept": 0}),
         },
         "failed_prompts_total": counts["failed"],
         "failed_prompts": [

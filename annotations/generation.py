@@ -80,6 +80,12 @@ def backoff_delay(attempt: int, config: GenerationConfig, retry_after: str | Non
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+def normalized_text(text: str) -> str:
+    """What two completions are compared by when generation looks for repeats: trimmed,
+    whitespace collapsed, case-folded ("The answer." and " the  ANSWER.\n" are the same)."""
+    return " ".join(text.split()).casefold()
+
+
 def chat_messages(prompt: str, system_prompt: str) -> list[dict]:
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return messages + [{"role": "user", "content": prompt}]
@@ -111,20 +117,21 @@ class ChatCompletionsClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def request_body(self, prompt: str) -> dict:
+    def request_body(self, prompt: str, temperature: float | None = None) -> dict:
         config = self.config
         return {
             "model": config.model,
             "messages": chat_messages(prompt, config.system_prompt),
-            "temperature": config.temperature,
+            "temperature": config.temperature if temperature is None else temperature,
             "top_p": config.top_p,
             "max_tokens": config.max_tokens,
             "n": 1,
             **config.extra,
         }
 
-    def complete(self, prompt: str) -> Generated:
-        body = self.request_body(prompt)
+    def complete(self, prompt: str, temperature: float | None = None) -> Generated:
+        """One completion; `temperature` overrides the configured one (a re-ask after a repeat)."""
+        body = self.request_body(prompt, temperature)
         last_error = "no attempt made"
         for attempt in range(self.config.max_retries + 1):
             retry_after = None
@@ -182,13 +189,14 @@ class LocalTransformersClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def complete(self, prompt: str) -> Generated:
+    def complete(self, prompt: str, temperature: float | None = None) -> Generated:
         config = self.config
         with self._lock:
             try:
                 output = self._pipeline(
                     chat_messages(prompt, config.system_prompt), max_new_tokens=config.max_tokens,
-                    do_sample=True, temperature=config.temperature, top_p=config.top_p,
+                    do_sample=True, temperature=config.temperature if temperature is None else temperature,
+                    top_p=config.top_p,
                 )
             except Exception as exc:  # any model failure fails this completion, not the job
                 raise GenerationError(f"local generation failed: {exc}")

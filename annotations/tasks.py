@@ -1,11 +1,18 @@
-"""Celery tasks: thin wrappers that take ids and call plain functions. Each is idempotent."""
+"""Celery tasks: thin wrappers that take ids and call plain functions. Each is idempotent.
+
+A door (view, API, command) enqueues them after its transaction commits; the services they call
+never import this module, so imports go one way: doors and tasks → services → rules → models."""
 
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from .canaries import add_canaries
+from .export.job import fail_export, requeue_export, run_export
+from .generating import run_generation
 from .models import Assignment, Completion, Prompt, Ranking
 
 logger = logging.getLogger(__name__)
@@ -32,8 +39,6 @@ def recount_project(project_id: int) -> dict:
 @shared_task(acks_late=True)
 def generate_completions(project_id: int, n: int | None = None) -> dict:
     """Top up the project's prompts to their target number of completions (resumes, never duplicates)."""
-    from .generating import run_generation
-
     job = run_generation(project_id, n=n)
     return {"job": job.pk, "status": job.status, "done": job.done, "failed": job.failed, "total": job.total}
 
@@ -43,10 +48,6 @@ def export_pairs_task(self, export_id: int) -> None:
     """Run one pair export. A worker killed mid-export leaves the message unacknowledged (acks_late),
     so it is redelivered and the export taken back; a lost database connection is retried; any
     other error marks the export failed. Never "done" with partial data: see run_export."""
-    from django.db import InterfaceError, OperationalError
-
-    from .exporting import fail_export, requeue_export, run_export
-
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     try:
         run_export(export_id, redelivered=redelivered)
@@ -64,6 +65,4 @@ def export_pairs_task(self, export_id: int) -> None:
 @shared_task(acks_late=True)
 def add_canaries_task(project_id: int) -> dict:
     """Add canary completions to the project's chosen prompts (idempotent: never two on a prompt)."""
-    from .canaries import add_canaries
-
     return add_canaries(project_id)

@@ -10,9 +10,9 @@ no ties, no flags, so every ranking gives 6 pairs) and its tables are vacuumed a
 autovacuum would have done to a project imported a while ago; then each measurement runs in a
 fresh subprocess so that its peak RSS (VmHWM) is that of the exporting process alone:
 
-- export:  annotations.exporting.write_bundle, i.e. exactly what `manage.py export_pairs` and the
-           worker run: three server-side cursors, pairs + rankings.jsonl + README + manifest with
-           sha256 of every file.
+- export:  annotations.export.bundle.write_bundle, i.e. exactly what `manage.py export_pairs` and
+           the worker run: one aggregated server-side cursor, pairs + rankings.jsonl + README +
+           manifest with sha256 of every file.
 - ceiling: the same (prompt, rankings) records loaded into memory first (not timed), then
            write_pairs + sha256 of the files: the export minus the database.
 
@@ -132,10 +132,11 @@ def peak_rss_mb() -> float:
 
 def measure(kind: str, slug: str, out: Path) -> dict:
     """Runs in the child process: one export, timed, with its peak RSS."""
-    from annotations.exporting import stream_prompts, write_bundle
+    from annotations.export.bundle import write_bundle
+    from annotations.export.options import ExportOptions
+    from annotations.export.reading import stream_prompts
+    from annotations.export.writers import sha256_of, write_pairs
     from annotations.models import Project
-    from annotations.pairfiles import sha256_of, write_pairs
-    from annotations.pairs import ExportOptions
     from annotations.quality import labeler_pseudonym
 
     project = Project.objects.get(slug=slug)

@@ -9,9 +9,11 @@ from annotations.models import Assignment, Completion, Prompt, Ranking
 from .factories import completion_ids
 
 
-def rank(prompt: Prompt, labeler, tiers: list[list[int]], flagged: list[int] = (), duration_ms: int = 30_000):
+def rank(prompt: Prompt, labeler, tiers: list[list[int]], flagged: list[int] = (), duration_ms: int = 30_000,
+         instruction_version: int = 1, revision: int = 1):
     """Store `labeler`'s ranking of `prompt`; tiers and flagged name completions by their 1-based
-    position (the lecture's c1, c2, c3), so tests read like the examples they come from."""
+    position (the lecture's c1, c2, c3), so tests read like the examples they come from.
+    `revision` > 1 stores the row as a labeler's revised ranking (the row holds the latest)."""
     ids = completion_ids(prompt)
     tiers_ids = [sorted(ids[p - 1] for p in tier) for tier in tiers]
     flagged_ids = sorted(ids[p - 1] for p in flagged)
@@ -22,7 +24,8 @@ def rank(prompt: Prompt, labeler, tiers: list[list[int]], flagged: list[int] = (
     )
     ranking = Ranking.objects.create(
         assignment=assignment, project=prompt.project, prompt=prompt, labeler=labeler, tiers=tiers_ids,
-        flagged=flagged_ids, shown_order=shown, instruction_version=1, duration_ms=duration_ms,
+        flagged=flagged_ids, shown_order=shown, instruction_version=instruction_version, duration_ms=duration_ms,
+        revision=revision,
     )
     Prompt.objects.filter(pk=prompt.pk).update(num_rankings=Ranking.objects.filter(prompt=prompt).count())
     return ranking

@@ -3,6 +3,9 @@
 It answers after `latency` seconds, counts requests and the most that were in flight at once, and
 can be told to fail: `fail_with([429, 500])` answers the next requests with those statuses,
 `hang = True` never answers in time, `fail_after = k` answers 500 to every request after the k-th.
+`repeats_below_temperature = t` makes it answer like greedy decoding: a request at a temperature
+below t gets the same text for the same prompt every time (in changing case and spacing, the same
+once normalized); `float("inf")` repeats at any temperature.
 """
 
 import json
@@ -18,6 +21,7 @@ class FakeLLM:
         self.hang = False
         self.hang_seconds = 5.0
         self.fail_after: int | None = None
+        self.repeats_below_temperature: float | None = None
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self.requests: list[dict] = []
@@ -52,18 +56,21 @@ class FakeLLM:
         with self._lock:
             self._failures.extend(statuses)
 
-    def _decide(self, body: dict, authorization: str | None) -> int:
+    def _decide(self, body: dict, authorization: str | None) -> tuple[int, int]:
+        """(status, the request's number): numbered under the lock, so that two requests in
+        flight at once never share a number (and so never get the same answer)."""
         with self._lock:
             self.requests.append(body)
+            number = len(self.requests)
             self.authorizations.append(authorization)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             if self._failures:
-                return self._failures.pop(0)
+                return self._failures.pop(0), number
             if self.fail_after is not None and self.answered >= self.fail_after:
-                return 500
+                return 500, number
             self.answered += 1
-            return 200
+            return 200, number
 
     def _done(self, status: int) -> None:
         with self._lock:
@@ -87,17 +94,22 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found"}})
-                status = fake._decide(body, self.headers.get("Authorization"))
+                status, number = fake._decide(body, self.headers.get("Authorization"))
                 try:
                     time.sleep(fake.hang_seconds if fake.hang else fake.latency)
                     if status != 200:
                         return self._send(status, {"error": {"message": f"fixture says {status}"}})
                     prompt = body["messages"][-1]["content"]
-                    number = len(fake.requests)
+                    content = f"answer {number} to: {prompt}"
+                    repeats_below = fake.repeats_below_temperature
+                    if repeats_below is not None and body.get("temperature", 1.0) < repeats_below:
+                        # The same answer, written a little differently each time.
+                        content = (f"The one answer to: {prompt}" if number % 2 else
+                                   f"  the ONE answer  to:\n{prompt} ")
                     return self._send(200, {
                         "id": f"chatcmpl-{number}", "object": "chat.completion", "model": fake.model,
                         "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": f"answer {number} to: {prompt}"}}],
+                                     "message": {"role": "assistant", "content": content}}],
                     })
                 finally:
                     fake._done(status)

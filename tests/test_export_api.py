@@ -9,10 +9,11 @@ from django.db import OperationalError
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from annotations import exporting
-from annotations.exporting import run_export, write_bundle
+from annotations.export import bundle, writers
+from annotations.export.bundle import write_bundle
+from annotations.export.job import export_dir, run_export
+from annotations.export.options import ExportOptions
 from annotations.models import Export
-from annotations.pairs import ExportOptions
 from annotations.tasks import export_pairs_task
 from labelhub.celery import app as celery_app
 
@@ -134,7 +135,7 @@ def test_export_runs_after_commit_and_is_done_with_progress_1_counts_and_zip(
 def test_progress_is_reported_while_the_pairs_are_written(project, alice, monkeypatch, tmp_path):
     for _ in range(30):
         rank(make_prompt(project, 4), alice, [[1], [2], [3], [4]])
-    monkeypatch.setattr(exporting, "PROGRESS_EVERY_SECONDS", 0)
+    monkeypatch.setattr(bundle, "PROGRESS_EVERY_SECONDS", 0)
     seen: list[float] = []
     write_bundle(project, ExportOptions(), tmp_path, progress=seen.append)
     assert len(seen) >= 20
@@ -161,7 +162,7 @@ def test_a_crash_mid_export_leaves_it_failed_with_no_files(ranked, rita, monkeyp
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(exporting, "write_zip", disk_full)
+    monkeypatch.setattr(writers, "write_zip", disk_full)
     export_pairs_task.apply(args=[export.pk])
     export.refresh_from_db()
     assert export.status == "failed" and "No space left" in export.error
@@ -172,7 +173,7 @@ def test_a_crash_mid_export_leaves_it_failed_with_no_files(ranked, rita, monkeyp
 
 def test_a_lost_database_connection_is_retried_and_then_done(ranked, rita, monkeypatch, eager):
     export = Export.objects.create(project=ranked, requested_by=rita, params=ExportOptions().as_dict())
-    real_write_bundle = exporting.write_bundle
+    real_write_bundle = bundle.write_bundle
     calls = []
 
     def flaky(*args, **kwargs):
@@ -181,7 +182,7 @@ def test_a_lost_database_connection_is_retried_and_then_done(ranked, rita, monke
             raise OperationalError("server closed the connection unexpectedly")
         return real_write_bundle(*args, **kwargs)
 
-    monkeypatch.setattr(exporting, "write_bundle", flaky)
+    monkeypatch.setattr(bundle, "write_bundle", flaky)
     export_pairs_task.apply(args=[export.pk], throw=False)  # as a worker does: the retry runs again
     export.refresh_from_db()
     assert len(calls) == 2
@@ -191,7 +192,7 @@ def test_a_lost_database_connection_is_retried_and_then_done(ranked, rita, monke
 def test_export_left_running_by_a_killed_worker_is_taken_back_only_on_redelivery(ranked, rita):
     export = Export.objects.create(project=ranked, requested_by=rita, params=ExportOptions().as_dict(),
                                    status=Export.Status.RUNNING, progress=0.4)
-    dead_attempt = exporting.export_dir(export.pk) / ".attempt-dead"
+    dead_attempt = export_dir(export.pk) / ".attempt-dead"
     dead_attempt.mkdir(parents=True)
     (dead_attempt / "pairs.jsonl").write_text('{"prompt": "half a li')
     assert run_export(export.pk) is False  # a second delivery while the first still runs does nothing
@@ -201,7 +202,7 @@ def test_export_left_running_by_a_killed_worker_is_taken_back_only_on_redelivery
     export.refresh_from_db()
     assert export.status == "done" and export.counts["pairs"] == 12
     assert not dead_attempt.exists()
-    assert sorted(p.name for p in exporting.export_dir(export.pk).iterdir()) == [
+    assert sorted(p.name for p in export_dir(export.pk).iterdir()) == [
         "bundle", f"labelhub-helpful-export-{export.pk}.zip"]
 
 
@@ -252,12 +253,10 @@ def test_export_page_is_closed_to_labelers_and_strangers(client, project, alice)
 
 @pytest.mark.django_db(transaction=True)
 def test_reading_ahead_in_a_thread_gives_the_same_bundle_as_reading_in_the_transaction(tmp_path):
-    from django.db import connection, transaction
+    from django.db import transaction
 
-    from annotations.exporting import stream_prompts
+    from annotations.export.reading import stream_prompts
 
-    if connection.vendor != "postgresql":
-        pytest.skip("the read-ahead thread is PostgreSQL's path")
     project = make_project_elsewhere()
     labelers = [make_user(f"l{i}", "labeler", project) for i in range(3)]
     for i in range(25):
@@ -285,10 +284,6 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
     import subprocess
     import sys
 
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("needs a database a second process can open (the SQLite test database is in memory)")
     project = make_project_elsewhere()
     labeler = make_user("kim", "labeler", project)
     for _ in range(20):
@@ -299,13 +294,13 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
     script = (
         "import os, signal, django\n"
         "django.setup()\n"
-        "from annotations import pairfiles\n"
-        "from annotations.exporting import run_export\n"
-        "real = pairfiles.JsonlPairWriter.write_pairs\n"
+        "from annotations.export import writers\n"
+        "from annotations.export.job import run_export\n"
+        "real = writers.JsonlPairWriter.write_pairs\n"
         "def write_then_die(self, prompt, rows):\n"
         "    real(self, prompt, rows)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "pairfiles.JsonlPairWriter.write_pairs = write_then_die\n"
+        "writers.JsonlPairWriter.write_pairs = write_then_die\n"
         f"run_export({export.pk})\n"
     )
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "MEDIA_ROOT": str(settings.MEDIA_ROOT),
@@ -315,7 +310,7 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
     assert killed.returncode == -9, killed.stderr
     export.refresh_from_db()
     assert (export.status, export.files) == ("running", {})
-    base = exporting.export_dir(export.pk)
+    base = export_dir(export.pk)
     assert not (base / "bundle").exists() and not list(base.glob("*.zip"))
     assert run_export(export.pk, redelivered=True)
     export.refresh_from_db()

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotations.pairs import PAIR_COLUMNS
+from annotations.export.options import PAIR_COLUMNS
 from annotations.quality import labeler_pseudonym
 
 from .export_builders import add_canary, rank

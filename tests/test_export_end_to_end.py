@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from annotations.pairs import PAIR_COLUMNS
+from annotations.export.options import PAIR_COLUMNS
 from labelhub.celery import app as celery_app
 
 from .factories import make_prompt, make_user

@@ -8,8 +8,8 @@ from django.core.management.base import CommandError
 from django.db.models import Count
 from django.test import Client
 
-from annotations.generating import generation_status, run_generation, save_generated
-from annotations.generation import Generated, GenerationConfig, backoff_delay
+from annotations.generating import MAX_EXTRA_ASKS, generation_status, run_generation, save_generated
+from annotations.generation import Generated, GenerationConfig, backoff_delay, normalized_text
 from annotations.models import Completion, GenerationJob, Prompt
 from annotations.tasks import generate_completions
 from labelhub.celery import app as celery_app
@@ -284,6 +284,21 @@ def test_admin_page_shows_progress_failures_and_errors_as_text(db, ada, llm, dja
     assert 'data-action="generate"' in html and 'type="file"' in html
 
 
+def test_admin_page_button_queues_the_job_once_it_is_committed(db, ada, llm, fast_retries, eager_tasks,
+                                                               django_capture_on_commit_callbacks):
+    project = generating_project(llm)
+    make_prompt(project, 2)
+    client = Client()
+    client.force_login(ada)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(f"/projects/{project.slug}/generate/")
+    assert response.status_code == 302
+    assert llm.requests == [] and len(callbacks) == 1  # nothing sent before the job row is committed
+    callbacks[0]()
+    job = GenerationJob.objects.get(project=project)
+    assert (job.status, job.done) == ("done", 2)
+
+
 def test_admin_page_is_hidden_from_labelers_and_strangers(db, project, alice):
     from .factories import make_user
 
@@ -344,3 +359,66 @@ def test_worker_times_out_a_hanging_server_and_marks_the_prompt(celery_worker, s
         result = generate_completions.delay(project.pk).get(timeout=60)
     prompt.refresh_from_db()
     assert result["failed"] == 2 and "timed out" in prompt.generation_error
+
+
+# --- a model that repeats itself -------------------------------------------------------------------
+
+
+def normalized_texts(prompt) -> list[str]:
+    return [normalized_text(text) for text in prompt.completions.values_list("text", flat=True)]
+
+
+def test_normalized_text_trims_collapses_whitespace_and_folds_case():
+    assert normalized_text("  The ONE answer\n to:  Q ") == "the one answer to: q"
+    assert normalized_text("Straße") == normalized_text("STRASSE")
+
+
+def test_a_repeated_completion_is_asked_again_at_a_higher_temperature(db, llm, fast_retries):
+    """At temperature 0 the fixture answers a prompt alike every time (in changing case and spacing),
+    as greedy decoding does: each repeat is asked again, at temperature 1, and the prompt gets four
+    different completions, one of them the greedy answer."""
+    llm.repeats_below_temperature = 0.5
+    project = generating_project(llm, temperature=0.0)
+    empty = [make_prompt(project, 0, text=f"Question {i}?") for i in range(3)]
+    imported = make_prompt(project, ["the ONE answer to: Capital?"], text="Capital?")  # already holds it
+
+    job = run_generation(project.pk)
+
+    assert (job.status, job.done, job.failed) == ("done", 3 * 4 + 3, 0)
+    for prompt in [*empty, imported]:
+        texts = normalized_texts(prompt)
+        assert len(texts) == 4 and len(set(texts)) == 4, texts
+        assert texts.count(normalized_text(f"the one answer to: {prompt.text}")) == 1
+    assert len(llm.requests) == 3 * (4 + 3) + (3 + 3)  # each repeat asked once more
+    temperatures = [body["temperature"] for body in llm.requests]
+    assert temperatures.count(0.0) == 3 * 4 + 3 and temperatures.count(1.0) == 3 * 3 + 3
+    asked_again = Completion.objects.filter(prompt__project=project, params__asked_again=1)
+    assert asked_again.count() == 12 and {c.params["temperature"] for c in asked_again} == {1.0}
+    assert not Completion.objects.filter(params__has_key="repeats_another_completion").exists()
+    assert job.params["repeats"] == {"asked_again": 12, "kept": 0}
+
+
+def test_a_model_that_only_repeats_is_asked_three_more_times_then_kept_and_noted(db, llm, fast_retries):
+    llm.repeats_below_temperature = float("inf")
+    project = generating_project(llm, temperature=0.0, target_completions=3, generation_concurrency=2)
+    prompt = make_prompt(project, 0, text="Say hi.")
+
+    job = run_generation(project.pk)
+
+    assert (job.status, job.done) == ("done", 3)
+    assert len(llm.requests) == 1 + 2 * (1 + MAX_EXTRA_ASKS) == 9
+    completions = list(prompt.completions.order_by("position"))
+    assert [c.position for c in completions] == [1, 2, 3]
+    noted = [c for c in completions if c.params.get("repeats_another_completion")]
+    assert len(noted) == 2 and {c.params["asked_again"] for c in noted} == {MAX_EXTRA_ASKS}
+    assert len(set(normalized_texts(prompt))) == 1  # nothing else to be had: kept, and said so
+    assert job.params["repeats"] == {"asked_again": 2 * MAX_EXTRA_ASKS, "kept": 2}
+    assert generation_status(project)["job"]["repeats"] == {"asked_again": 6, "kept": 2}
+
+
+def test_a_completion_repeating_a_stored_one_is_not_saved_directly(db):
+    project = make_project("twice")
+    prompt = make_prompt(project, ["Hello there."])
+    assert save_generated(prompt.pk, Generated(text=" hello  THERE.", model="m"), {}, target=3) is False
+    assert save_generated(prompt.pk, Generated(text="Good morning.", model="m"), {}, target=3) is True
+    assert prompt.completions.count() == 2

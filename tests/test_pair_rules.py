@@ -7,15 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from annotations.consensus import Judgement, preference_share
-from annotations.pairs import (
-    ExportOptions,
-    ExportOptionsError,
-    PromptRecord,
-    RankingRecord,
-    pair_record,
-    prompt_rows,
-    split_of,
-)
+from annotations.export.options import ExportOptions, ExportOptionsError
+from annotations.export.pairs import PromptRecord, RankingRecord, pair_record, prompt_rows, split_of
 from annotations.ranking import Pair, preference_shares, ranking_to_pairs, strict_preferences, without_completions
 
 
@@ -257,7 +250,7 @@ def test_jsonl_lines_are_the_records_serialised_by_orjson(
 ):
     import orjson
 
-    from annotations.pairfiles import JsonlPairWriter
+    from annotations.export.writers import JsonlPairWriter
 
     options = ExportOptions(margin=margin)
     prompt = PromptRecord(1, public_id, prompt_text, dict(enumerate(completion_texts, start=100)))
@@ -274,7 +267,7 @@ def test_jsonl_lines_are_the_records_serialised_by_orjson(
 def test_jsonl_writer_bounded_memory_of_line_ends_changes_nothing(tmp_path):
     import orjson
 
-    from annotations.pairfiles import JsonlPairWriter
+    from annotations.export.writers import JsonlPairWriter
 
     prompt = PromptRecord(1, "p1", "prompt", {100: "a", 101: "b", 102: "c"})
     rows = [(100, 101, 1, 2, "lab-1", 1.0, None), (101, 102, 2, 3, "lab-2", 0.5, None),
@@ -292,7 +285,7 @@ def test_jsonl_writer_bounded_memory_of_line_ends_changes_nothing(tmp_path):
 def test_write_pairs_shortens_the_thread_switch_interval_while_it_runs_and_restores_it(tmp_path):
     import sys
 
-    from annotations.pairfiles import SWITCH_INTERVAL, write_pairs
+    from annotations.export.writers import SWITCH_INTERVAL, write_pairs
 
     rankings = [RankingRecord(10, [[2], [1], [3]], [], [1, 2, 3])]
     seen = []

@@ -4,6 +4,7 @@ Researchers and admins of the project only: labelers get 403, non-members 404.""
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -11,10 +12,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..exporting import queue_export, zip_name
+from ..export.job import create_export, zip_name
+from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptionsError
 from ..models import Export
-from ..pairs import FLAGGED_OPTIONS, FORMATS, MARGINS, MODES, TIES_OPTIONS, ExportOptions, ExportOptionsError
+from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
 from ..roles import projects_visible_to
+from ..tasks import export_pairs_task
 from .permissions import project_for, require_exporter
 
 
@@ -79,7 +82,8 @@ class ProjectExports(APIView):
         require_exporter(request, project)
         body = ExportIn(data=request.data)
         body.is_valid(raise_exception=True)
-        export = queue_export(project, request.user, body.validated_data["options"])
+        export = create_export(project, request.user, body.validated_data["options"])
+        transaction.on_commit(lambda: export_pairs_task.delay(export.pk))  # the worker must see the row
         return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
 
 

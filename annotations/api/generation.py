@@ -1,11 +1,13 @@
 """Completion generation: progress (GET) and start (POST) for a project's admins."""
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..generating import generation_status, start_generation
+from ..tasks import generate_completions
 from .permissions import project_for, require_admin
 
 
@@ -27,5 +29,7 @@ class GenerationView(APIView):
         require_admin(request, project)
         body = GenerationIn(data=request.data)
         body.is_valid(raise_exception=True)
-        job = start_generation(project, body.validated_data.get("n"))
+        n = body.validated_data.get("n")
+        job = start_generation(project, n)
+        transaction.on_commit(lambda: generate_completions.delay(project.pk, n))  # the worker must see the job
         return Response({"id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)

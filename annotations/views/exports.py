@@ -5,13 +5,15 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from ..exporting import queue_export
+from ..export.job import create_export
+from ..export.options import ExportOptions, ExportOptionsError
 from ..models import Export, Project
-from ..pairs import ExportOptions, ExportOptionsError
 from ..roles import can_export, projects_visible_to
+from ..tasks import export_pairs_task
 
 
 def exportable_project(request: HttpRequest, slug: str) -> Project:
@@ -53,10 +55,11 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
     form = ExportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            export = queue_export(project, request.user, form.options())
+            export = create_export(project, request.user, form.options())
         except ExportOptionsError as exc:
             form.add_error(exc.option if exc.option in form.fields else None, exc.message)
         else:
+            transaction.on_commit(lambda: export_pairs_task.delay(export.pk))  # the worker must see the row
             messages.success(request, f"Export {export.pk} started.")
             return redirect("project-exports", slug=project.slug)
     exports = Export.objects.filter(project=project).select_related("requested_by")[:50]

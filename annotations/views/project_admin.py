@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
@@ -14,6 +15,7 @@ from ..models import Membership, Project
 from ..projects import with_progress
 from ..prompt_sets import PromptSetRejected, import_prompt_set
 from ..roles import is_project_admin, projects_visible_to, roles_in
+from ..tasks import generate_completions
 
 
 def administered_project(request: HttpRequest, slug: str) -> Project:
@@ -62,5 +64,6 @@ def upload_prompt_set(request: HttpRequest, slug: str) -> HttpResponse:
 def generate(request: HttpRequest, slug: str) -> HttpResponse:
     project = administered_project(request, slug)
     job = start_generation(project)
+    transaction.on_commit(lambda: generate_completions.delay(project.pk))  # the worker must see the job
     messages.success(request, f"Generation job {job.pk} queued: completions will appear as they arrive.")
     return redirect("project-admin", slug=project.slug)

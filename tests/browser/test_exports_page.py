@@ -6,9 +6,9 @@ import zipfile
 import pytest
 from playwright.sync_api import Page, expect
 
-from annotations.exporting import run_export
+from annotations.export.job import run_export
+from annotations.export.options import ExportOptions
 from annotations.models import Export
-from annotations.pairs import ExportOptions
 from tests.export_builders import rank
 from tests.factories import make_project, make_prompt, make_user
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.exporting import write_bundle
+from annotations.export.bundle import write_bundle
+from annotations.export.options import ExportOptions, ExportOptionsError
 from annotations.models import Project
-from annotations.pairs import ExportOptions, ExportOptionsError
 
 
 def _number(option: str, raw: str | None) -> float | None:

@@ -1,98 +1,25 @@
 """One prompt's rankings → the rows of the pair export: plain functions over plain data (no Django).
 
-The export streams prompts one at a time (exporting.py reads them from the database; the bench
-builds them in memory) and calls `prompt_rows` for each, so per-prompt agreement and consensus
-need nothing but that prompt's rankings."""
+The export streams prompts one at a time (reading.py reads them from PostgreSQL; the bench builds
+them in memory) and calls `prompt_rows` for each, so per-prompt agreement and consensus need
+nothing but that prompt's rankings.
+
+Identical completions: a pair whose chosen and rejected texts are the same once leading and
+trailing whitespace is removed is never exported (it teaches a reward model nothing, and a
+labeler saw two equal texts: a model answering twice alike at temperature 0). Only the ends are
+trimmed: a difference of case or of inner spacing is visible on the labeling page, so the
+labeler judged it, and the pair stays. The dropped pairs are counted (`identical_pairs_dropped`)."""
 
 import hashlib
 import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
-from .ranking import (
-    FLAGGED_OPTIONS,
-    TIES_OPTIONS,
-    preference_shares,
-    ranking_to_pairs,
-    strict_preferences,
-    without_completions,
-)
+from ..consensus import Judgement, consensus, preference_share
+from ..ranking import preference_shares, ranking_to_pairs, strict_preferences, without_completions
+from .options import ExportOptions
 
-FORMATS = ("jsonl", "parquet", "csv")
-MODES = ("labeler", "consensus")
-MARGINS = ("agreement", "rank-gap")
-SPLITS = ("train", "test")
-
-# The contract's columns, in order; `margin` is added only when asked for.
-PAIR_COLUMNS = (
-    "prompt", "chosen", "rejected", "prompt_id", "chosen_id", "rejected_id",
-    "chosen_rank", "rejected_rank", "labeler", "agreement", "split",
-)
 TIE_AGREEMENT = 0.5
-
-
-class ExportOptionsError(ValueError):
-    """An export option that makes no sense: `option` names it, `message` says what is wrong."""
-
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(f"{option}: {message}")
-        self.option, self.message = option, message
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    format: str = "jsonl"
-    mode: str = "labeler"
-    flagged: str = "drop"
-    ties: str = "drop"
-    exclude_labelers_below: float | None = None
-    test_fraction: float | None = None
-    margin: str | None = None
-    complete_only: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("format", FORMATS), ("mode", MODES), ("flagged", FLAGGED_OPTIONS),
-                              ("ties", TIES_OPTIONS)):
-            if getattr(self, name) not in allowed:
-                raise ExportOptionsError(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if self.margin is not None and self.margin not in MARGINS:
-            raise ExportOptionsError("margin", f"must be one of {', '.join(MARGINS)}, got {self.margin!r}")
-        threshold = self.exclude_labelers_below
-        if threshold is not None and not (_is_number(threshold) and 0 <= threshold <= 1):
-            raise ExportOptionsError("exclude_labelers_below", f"must be between 0 and 1, got {threshold!r}")
-        fraction = self.test_fraction
-        if fraction is not None and not (_is_number(fraction) and 0 < fraction < 1):
-            raise ExportOptionsError("test_fraction", f"must be between 0 and 1 (exclusive), got {fraction!r}")
-        if not isinstance(self.complete_only, bool):
-            raise ExportOptionsError("complete_only", f"must be true or false, got {self.complete_only!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ExportOptionsError("seed", f"must be a whole number, got {self.seed!r}")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ExportOptions":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ExportOptionsError(unknown[0], f"unknown export option (known: {', '.join(sorted(known))})")
-        return cls(**{key: value for key, value in data.items() if value is not None})  # None: the default
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return PAIR_COLUMNS + (("margin",) if self.margin else ())
-
-    @property
-    def split_names(self) -> tuple[str, ...]:
-        return SPLITS if self.test_fraction else ("train",)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class PromptRecord(NamedTuple):
@@ -114,6 +41,7 @@ class RankingRecord(NamedTuple):
     instruction_version: int | None = None
     duration_ms: int | None = None
     submitted_at: str | None = None  # ISO 8601
+    revision: int = 1  # the ranking's latest revision: the one exported
 
 
 def split_of(public_id: str, test_fraction: float | None, seed: int = 0) -> str:
@@ -128,11 +56,12 @@ def split_of(public_id: str, test_fraction: float | None, seed: int = 0) -> str:
 class PromptExport(NamedTuple):
     """What one prompt contributes: its split, its pairs as PairRow tuples (plain tuples in the
     hot path: chosen_id, rejected_id, chosen_rank, rejected_rank, labeler, agreement, margin),
-    and its raw rankings as rankings.jsonl rows."""
+    its raw rankings as rankings.jsonl rows, and how many pairs of identical texts were left out."""
 
     split: str
     pairs: list[tuple]
     rankings: list[dict[str, Any]]
+    identical_dropped: int = 0
 
 
 class PairRow(NamedTuple):
@@ -145,6 +74,11 @@ class PairRow(NamedTuple):
     labeler: str | None
     agreement: float
     margin: float | None
+
+
+def same_text(a: str, b: str) -> bool:
+    """The export's "identical": equal once leading and trailing whitespace is removed."""
+    return a.strip() == b.strip()
 
 
 def pair_record(prompt: PromptRecord, split: str, row: tuple, with_margin: bool) -> dict[str, Any]:
@@ -179,7 +113,9 @@ def prompt_rows(
     labeler mode: each labeler's own pairs, `labeler` their pseudonym. consensus mode: the pairs of
     the prompt's consensus ranking (consensus.py), `labeler` null. In both, `agreement` is the
     share of the prompt's labelers (those shown both completions) who preferred chosen to
-    rejected, 0.5 for a tied pair. Canary completions are taken out of every ranking first."""
+    rejected, 0.5 for a tied pair. Canary completions are taken out of every ranking first, and
+    pairs of identical texts are left out last (they still count in the other pairs' agreement:
+    the labelers ranked them)."""
     split = split_of(prompt.public_id, options.test_fraction, options.seed)
     canaries = prompt.canaries
     if canaries:
@@ -192,6 +128,12 @@ def prompt_rows(
         rows = _strict_order_rows(orders, names)
     else:
         rows = _rows(cleaned, names, options)
+    identical_dropped = 0
+    texts = prompt.completions
+    if len({text.strip() for text in texts.values()}) < len(texts):  # rare: two completions alike
+        trimmed = {cid: text.strip() for cid, text in texts.items()}  # what same_text compares
+        kept = [row for row in rows if trimmed[row[0]] != trimmed[row[1]]]
+        identical_dropped, rows = len(rows) - len(kept), kept
     if options.margin == "agreement":
         rows = [(*row[:6], row[5]) for row in rows]
     elif options.margin == "rank-gap":
@@ -205,13 +147,14 @@ def prompt_rows(
             "shown_order": [cid for cid in ranking.shown_order if cid not in canaries] if canaries
             else ranking.shown_order,
             "instructions_version": ranking.instruction_version,
+            "revision": ranking.revision,
             "duration_ms": ranking.duration_ms,
             "submitted_at": ranking.submitted_at,
             "split": split,
         }
         for name, ranking, (tiers, flagged) in zip(names, rankings, cleaned, strict=True)
     ]
-    return PromptExport(split, rows, raw)
+    return PromptExport(split, rows, raw, identical_dropped)
 
 
 def _same_strict_orders(cleaned: list[tuple[list[list[int]], list[int]]]) -> list[list[int]] | None:
@@ -276,8 +219,6 @@ def _rows(cleaned: list[tuple[list[list[int]], list[int]]], names: list[str], op
         shown = [frozenset(itertools.chain(flagged, *tiers)) for tiers, flagged in cleaned]
         shares = preference_shares(preferences, shown)
     else:
-        from .consensus import Judgement, consensus, preference_share  # pure, like this module
-
         judgements = [Judgement(tiers=tiers, flagged=flagged) for tiers, flagged in cleaned]
         merged = consensus(judgements) if judgements else None
         labeled = []

@@ -1,5 +1,5 @@
 """Writing the export's files: plain Python over plain records (no Django), shared by the
-database export (exporting.py) and the bench's in-memory ceiling.
+database export (bundle.py) and the bench's in-memory ceiling.
 
 Every file is written under a temporary name in its directory, fsynced and renamed when complete,
 so a reader (or a crash) never sees half a file under the final name."""
@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from .pairs import ExportOptions, PromptExport, PromptRecord, RankingRecord, prompt_rows
+from .options import ExportOptions
+from .pairs import PromptExport, PromptRecord, RankingRecord, prompt_rows
 
 PARQUET_ROW_GROUP = 50_000  # pairs per Parquet row group: bounded memory, efficient reads
 
@@ -277,14 +278,8 @@ class PairsResult(NamedTuple):
     splits: dict[str, Counts]
     files: list[str]  # names of the files written in out_dir
     sha256: dict[str, str]  # of the files hashed while written (the others: sha256_of afterwards)
-    instruction_versions: list[int]
-
-
-def pair_file_names(options: ExportOptions) -> dict[str, str]:
-    """Split → file name: pairs.<ext>, or train.<ext> and test.<ext> with a test fraction."""
-    if options.test_fraction:
-        return {split: f"{split}.{options.format}" for split in options.split_names}
-    return {"train": f"pairs.{options.format}"}
+    rankings_by_version: dict[int | None, int]  # instructions version → rankings exported under it
+    identical_pairs_dropped: int  # pairs of identical texts left out (pairs.py)
 
 
 SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
@@ -319,12 +314,12 @@ def write_pairs(
 ) -> PairsResult:
     """Write the pair file(s) and rankings.jsonl from a stream of (prompt, its rankings), one
     prompt at a time. `on_prompt(rankings_done)` is called after each prompt (for progress)."""
-    names = pair_file_names(options)
+    names = options.pair_file_names()
     writers = {split: WRITERS[options.format](out_dir / name, options.columns, split) for split, name in names.items()}
     raw = RecordsJsonlWriter(out_dir / "rankings.jsonl")
     counts = {split: [0, 0, 0] for split in names}
-    versions: set[int] = set()
-    done = 0
+    by_version: dict[int | None, int] = {}
+    identical = done = 0
     try:
         with quick_thread_switches():
             for prompt, rankings in prompts:
@@ -336,7 +331,10 @@ def write_pairs(
                 tally[0] += 1
                 tally[1] += len(rankings)
                 tally[2] += len(result.pairs)
-                versions.update(r.instruction_version for r in rankings if r.instruction_version is not None)
+                identical += result.identical_dropped
+                for ranking in rankings:
+                    version = ranking.instruction_version
+                    by_version[version] = by_version.get(version, 0) + 1
                 done += len(rankings)
                 if on_prompt is not None:
                     on_prompt(done)
@@ -354,7 +352,8 @@ def write_pairs(
         {split: Counts(*tally) for split, tally in counts.items()},
         [*names.values(), "rankings.jsonl"],
         digests,
-        sorted(versions),
+        by_version,
+        identical,
     )
 
 
