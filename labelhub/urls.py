@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from annotations.views import exports, home, labeling, project_admin, quality
+from annotations.views import exports, home, instructions, invites, labeling, project_admin, quality, team
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -14,6 +14,13 @@ urlpatterns = [
     path("projects/<slug:slug>/quality/prompts/<int:prompt_id>/", quality.prompt_rankings, name="prompt-rankings"),
     path("projects/<slug:slug>/quality/canaries/", quality.canary_settings, name="canary-settings"),
     path("projects/<slug:slug>/instructions/accept/", labeling.accept_instructions, name="accept-instructions"),
+    path("projects/<slug:slug>/instructions/", instructions.instructions_page, name="project-instructions"),
+    path("projects/<slug:slug>/team/", team.team_page, name="project-team"),
+    path("projects/<slug:slug>/team/members/", team.add_member_view, name="team-add-member"),
+    path("projects/<slug:slug>/team/remove/", team.remove_member_view, name="team-remove-member"),
+    path("projects/<slug:slug>/team/role/", team.change_role_view, name="team-change-role"),
+    path("projects/<slug:slug>/team/invites/", team.create_invite_view, name="team-create-invite"),
+    path("invite/<str:token>/", invites.invite_page, name="invite"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("annotations.api.urls")),
