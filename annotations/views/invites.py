@@ -11,9 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from ..team import InviteInvalid, TeamError, accept_invite, invite_for, join_with_invite
+from .team import PlainLabels
 
 
-class JoinForm(forms.Form):
+class JoinForm(PlainLabels, forms.Form):
     username = forms.CharField(label="Username", max_length=150, validators=[UnicodeUsernameValidator()],
                                help_text="Letters, digits and @/./+/-/_ only.")
     password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput(

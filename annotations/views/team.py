@@ -28,12 +28,20 @@ def project_for_roles(request: HttpRequest, slug: str, allowed: set[str]) -> tup
     return project, roles
 
 
-class AddMemberForm(forms.Form):
+class PlainLabels:
+    """Labels without Django's trailing colon: pages are found by their exact visible labels."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class AddMemberForm(PlainLabels, forms.Form):
     username = forms.CharField(label="Username", max_length=150)
     role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.LABELER)
 
 
-class InviteForm(forms.Form):
+class InviteForm(PlainLabels, forms.Form):
     role = forms.ChoiceField(label="Invite as", choices=Role.choices, initial=Role.LABELER)
 
 
