@@ -6,9 +6,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from annotations.models import InstructionVersion, Membership
+from annotations.projects import set_instructions
+from annotations.team import create_invite
 from tests.factories import make_project, make_user
 
-from .test_labeling_page import log_in
+from .test_labeling_page import axe_violations, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -80,3 +82,18 @@ def test_admin_invites_a_newcomer_who_joins_from_another_browser(page: Page, bro
     row.get_by_role("button", name="Remove").click()
     expect(page.get_by_text("nora was removed from the project")).to_be_visible()
     expect(page.locator('tr[data-member="nora"]')).to_have_count(0)
+
+
+def test_instructions_team_and_invite_pages_have_no_serious_accessibility_violations(page: Page, team, axe_source):
+    set_instructions(team["project"], "# Rank by helpfulness\n\nBest first, then flag nonsense.")
+    log_in(page, team["url"], "pam", "/projects/helpful/instructions/")
+    assert axe_violations(page, axe_source) == []
+    page.goto(f"{team['url']}/projects/helpful/team/")
+    page.get_by_role("button", name="Create invite link").click()
+    assert axe_violations(page, axe_source) == []
+    _, token = create_invite(team["project"], "researcher")
+    page.context.clear_cookies()
+    page.goto(f"{team['url']}/invite/{token}/")
+    assert axe_violations(page, axe_source) == []
+    page.goto(f"{team['url']}/invite/no-such-token/")
+    assert axe_violations(page, axe_source) == []
