@@ -139,6 +139,17 @@ def test_changing_a_role_makes_it_the_only_one_and_releases_reservations(project
     assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.EXPIRED
 
 
+def test_api_changes_a_role(project, api, pam, alice, rita):
+    response = api(pam).put(MEMBERS + "alice/", {"role": "researcher"}, format="json")
+    assert response.status_code == 200 and response.json() == [{"username": "alice", "role": "researcher"}]
+    assert roles_of(project, alice) == {"researcher"}
+    assert api(pam).put(MEMBERS + "alice/", {"role": "boss"}, format="json").json().keys() == {"role"}
+    assert api(pam).put(MEMBERS + "pam/", {"role": "labeler"}, format="json").status_code == 409
+    assert api(rita).put(MEMBERS + "alice/", {"role": "admin"}, format="json").status_code == 403
+    assert api(pam).put(MEMBERS + "nobody/", {"role": "admin"}, format="json").status_code == 404
+    assert roles_of(project, pam) == {"admin"} and roles_of(project, alice) == {"researcher"}
+
+
 def test_the_only_admin_cannot_demote_themself(project, pam):
     client = page_client(pam)
     response = client.post(TEAM + "role/", {"username": "pam", "role": "labeler"}, follow=True)

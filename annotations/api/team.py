@@ -1,4 +1,5 @@
-"""The team over the API (project admins): members and their roles, add, remove, invite links.
+"""The team over the API (project admins): members and their roles, add, change role, remove,
+invite links.
 
 `GET members/` is for admins only, like the team page: researchers work with pseudonyms elsewhere."""
 
@@ -12,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import Membership
-from ..team import LastAdmin, TeamError, add_member, create_invite, members, remove_member
+from ..team import LastAdmin, TeamError, add_member, change_role, create_invite, members, remove_member
 from .permissions import project_for, require_admin
 
 
@@ -61,13 +62,35 @@ class ProjectMembers(APIView):
         return Response(MemberOut(body.validated_data).data, status=status.HTTP_201_CREATED)
 
 
+class RoleIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
 class ProjectMember(APIView):
+    def _member(self, project, username: str):
+        return get_object_or_404(get_user_model().objects.distinct(), username=username, memberships__project=project)
+
+    @extend_schema(request=RoleIn, responses={200: MemberOut(many=True), 409: None},
+                   summary="Change a member's role: it becomes their only role in the project (admins)",
+                   examples=[OpenApiExample("Make a researcher", value={"role": "researcher"}, request_only=True)])
+    def put(self, request, slug: str, username: str):
+        project = project_for(request, slug)
+        require_admin(request, project)
+        user = self._member(project, username)
+        body = RoleIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            change_role(project, user, body.validated_data["role"])
+        except LastAdmin as exc:
+            return Response({"role": [exc.message]}, status=status.HTTP_409_CONFLICT)
+        return Response(MemberOut([{"username": username, "role": body.validated_data["role"]}], many=True).data)
+
     @extend_schema(responses={204: None, 409: None},
                    summary="Remove a member: all their roles; their reservations go back to the pool (admins)")
     def delete(self, request, slug: str, username: str):
         project = project_for(request, slug)
         require_admin(request, project)
-        user = get_object_or_404(get_user_model().objects.distinct(), username=username, memberships__project=project)
+        user = self._member(project, username)
         try:
             remove_member(project, user)
         except LastAdmin as exc:
