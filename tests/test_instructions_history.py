@@ -205,3 +205,26 @@ def test_a_project_without_instructions_lists_nothing_and_publishes_version_one(
     assert api(admin).get("/api/projects/bare/instructions/").json() == []
     assert api(admin).post("/api/projects/bare/instructions/", {"text": "# v1"}, format="json").json() == {
         "version": 1}
+
+
+def test_instructions_page_queries_do_not_grow_with_a_1000_prompt_project(project, pam, alice,
+                                                                          django_assert_max_num_queries):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotations.models import Assignment, Prompt
+
+    prompts = Prompt.objects.bulk_create(Prompt(project=project, text=f"p{i}", num_completions=2) for i in range(1000))
+    later = timezone.now() + timedelta(minutes=30)
+    assignments = Assignment.objects.bulk_create(
+        Assignment(project=project, prompt=p, labeler=alice, status=Assignment.Status.SUBMITTED, reserved_until=later)
+        for p in prompts)
+    Ranking.objects.bulk_create(
+        Ranking(assignment=a, project=project, prompt=a.prompt, labeler=alice, tiers=[[1], [2]],
+                instruction_version=1 + (i % 2)) for i, a in enumerate(assignments))
+    set_instructions(project, "# v2")
+    client = page_client(pam)
+    with django_assert_max_num_queries(8):
+        page = client.get(PAGE).content.decode()
+    assert page.count("<span data-rankings>500 rankings</span>") == 2
