@@ -15,9 +15,26 @@ from .models import (
 
 
 class InstructionVersionInline(admin.StackedInline):
+    """Published versions, read-only: each ranking records the version its labeler read, so a
+    version is never edited or deleted. New versions are published on the project's instructions
+    page (or `POST /api/projects/{slug}/instructions/`), which numbers them. (Adding one here used
+    to fail with an IntegrityError: the read-only `version` field left it empty.)"""
+
     model = InstructionVersion
     extra = 0
-    readonly_fields = ["version", "created_at"]
+    fields = ["version", "text", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "instruction versions (read-only; publish new ones on the project's Instructions page)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline):

@@ -5,13 +5,20 @@ Rendering: markdown-it-py (CommonMark) with raw HTML turned off, so an admin's `
 four characters, as everywhere else in LabelHub; then nh3 (Rust's ammonia) as a second line of
 defence against anything a Markdown construct could still smuggle in (e.g. `javascript:` links)."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import nh3
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 from markdown_it import MarkdownIt
 
-from .models import InstructionAcceptance, InstructionVersion, Project
+from .models import InstructionAcceptance, InstructionVersion, Project, Ranking
+from .projects import publish_instructions
+from .textdiff import DiffLine, diff_lines
+
+# Instructions are read in full before every first task: a bound keeps the page (and the preview) fast.
+MAX_INSTRUCTIONS_CHARS = 50_000
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
@@ -53,3 +60,52 @@ def accept(user, project: Project, version: int) -> InstructionAcceptance:
     instruction_version = InstructionVersion.objects.get(project=project, version=version)
     acceptance, _ = InstructionAcceptance.objects.get_or_create(user=user, instruction_version=instruction_version)
     return acceptance
+
+
+class InstructionsRejected(ValueError):
+    """A new version that cannot be published; the message says why, for the `text` field."""
+
+
+def publish(project: Project, text: str) -> InstructionVersion:
+    """Publish `text` as the project's next version; labelers meet the gate again on their next
+    task. Empty, over-long or unchanged text is refused (nothing would be gained by a new number)."""
+    if not text.strip():
+        raise InstructionsRejected("The instructions cannot be empty: write the new version before publishing.")
+    if len(text) > MAX_INSTRUCTIONS_CHARS:
+        raise InstructionsRejected(
+            f"The instructions are {len(text):,} characters long; the limit is {MAX_INSTRUCTIONS_CHARS:,}."
+        )
+    version, created = publish_instructions(project, text)
+    if not created:
+        raise InstructionsRejected(
+            f"This text is the same as version {version.version}, the current one: there is nothing new to publish."
+        )
+    return version
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: int
+    text: str
+    created_at: datetime
+    rankings: int
+    diff: list[DiffLine]  # against the previous version (all lines added for version 1)
+
+
+def version_history(project: Project) -> list[VersionRow]:
+    """Every version, newest first, with the number of rankings made under it (the latest
+    revision of each ranking) and its diff against the previous version. Two queries."""
+    versions = list(InstructionVersion.objects.filter(project=project).order_by("-version"))
+    counts = dict(
+        Ranking.objects.filter(project=project, instruction_version__isnull=False)
+        .order_by()
+        .values("instruction_version")
+        .annotate(n=Count("pk"))
+        .values_list("instruction_version", "n")
+    )
+    rows = []
+    for i, version in enumerate(versions):
+        previous = versions[i + 1].text if i + 1 < len(versions) else ""
+        rows.append(VersionRow(version.version, version.text, version.created_at, counts.get(version.version, 0),
+                               diff_lines(previous, version.text)))
+    return rows

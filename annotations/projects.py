@@ -60,14 +60,22 @@ def update_project(project: Project, changes: dict[str, object]) -> Project:
 
 def set_instructions(project: Project, text: str) -> InstructionVersion:
     """Store `text` as the project's newest instructions; unchanged text keeps the current version."""
+    return publish_instructions(project, text)[0]
+
+
+def publish_instructions(project: Project, text: str) -> tuple[InstructionVersion, bool]:
+    """Publish `text` as version n+1 → (version, created). Published versions are never edited:
+    each ranking records the version its labeler read, so changing one would misfile rankings.
+    Identical text publishes nothing and returns the current version with created=False."""
+    text = text.replace("\r\n", "\n")  # a browser's textarea sends CRLF; store one form of the text
     with transaction.atomic():
-        current = (
-            InstructionVersion.objects.select_for_update().filter(project=project).order_by("-version").first()
-        )
+        # Locking the project row serializes publishers, including the very first version.
+        list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
+        current = InstructionVersion.objects.filter(project=project).order_by("-version").first()
         if current is not None and current.text == text:
-            return current
+            return current, False
         version = current.version + 1 if current else 1
-        return InstructionVersion.objects.create(project=project, version=version, text=text)
+        return InstructionVersion.objects.create(project=project, version=version, text=text), True
 
 
 def _count(queryset: QuerySet, field: str = "pk") -> Subquery:

@@ -1,7 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from annotations.views import dashboard, exports, home, labeling, project_admin, project_settings, prompts, quality
+from annotations.views import (
+    dashboard,
+    exports,
+    home,
+    instructions,
+    invites,
+    labeling,
+    project_admin,
+    project_settings,
+    prompts,
+    quality,
+    team,
+)
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -18,6 +30,13 @@ urlpatterns = [
     path("projects/<slug:slug>/prompts/<int:prompt_id>/", prompts.prompt_detail, name="project-prompt"),
     path("projects/<slug:slug>/quality/canaries/", quality.canary_settings, name="canary-settings"),
     path("projects/<slug:slug>/instructions/accept/", labeling.accept_instructions, name="accept-instructions"),
+    path("projects/<slug:slug>/instructions/", instructions.instructions_page, name="project-instructions"),
+    path("projects/<slug:slug>/team/", team.team_page, name="project-team"),
+    path("projects/<slug:slug>/team/members/", team.add_member_view, name="team-add-member"),
+    path("projects/<slug:slug>/team/remove/", team.remove_member_view, name="team-remove-member"),
+    path("projects/<slug:slug>/team/role/", team.change_role_view, name="team-change-role"),
+    path("projects/<slug:slug>/team/invites/", team.create_invite_view, name="team-create-invite"),
+    path("invite/<str:token>/", invites.invite_page, name="invite"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("annotations.api.urls")),

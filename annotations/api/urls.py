@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import exports, generation, labeling, projects, prompt_sets, quality
+from . import exports, generation, instructions, labeling, projects, prompt_sets, quality, team
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -18,6 +18,12 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/skip/", labeling.SkipAssignment.as_view(), name="api-skip"),
     path("projects/<slug:slug>/exports/", exports.ProjectExports.as_view(), name="api-exports"),
     path("projects/<slug:slug>/agreement/", quality.ProjectAgreement.as_view(), name="api-agreement"),
+    path("projects/<slug:slug>/instructions/", instructions.ProjectInstructions.as_view(), name="api-instructions"),
+    path("projects/<slug:slug>/instructions/preview/", instructions.InstructionsPreview.as_view(),
+         name="api-instructions-preview"),
+    path("projects/<slug:slug>/members/", team.ProjectMembers.as_view(), name="api-members"),
+    path("projects/<slug:slug>/members/<str:username>/", team.ProjectMember.as_view(), name="api-member"),
+    path("projects/<slug:slug>/invites/", team.ProjectInvites.as_view(), name="api-invites"),
     path("exports/<int:export_id>/", exports.ExportDetail.as_view(), name="api-export"),
     path("exports/<int:export_id>/download/", exports.ExportDownload.as_view(), name="api-export-download"),
 ]
