@@ -241,6 +241,15 @@ def pairwise_agreement(judgements: Sequence[Judgement]) -> PairAgreement:
     return PairAgreement(agreeing, compared)
 
 
+def prompt_pairwise_agreement(judgements: Sequence[Judgement]) -> float | None:
+    """One prompt's agreement as the quality report shows it per prompt (and Prompt.agreement
+    stores it): the share of pairwise_agreement; None below two judgements or when no pair of
+    judgements shares a completion pair."""
+    if len(judgements) < 2:
+        return None
+    return pairwise_agreement(judgements).share
+
+
 def average_ranks(judgement: Judgement, ids: Sequence[int]) -> list[float]:
     """1-based ranks of `ids` with ties averaged (flagged completions tie at the bottom)."""
     place = positions(judgement)

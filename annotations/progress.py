@@ -8,7 +8,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from .assignment import MIN_COMPLETIONS
-from .models import Assignment, Membership, Project, Prompt, Ranking
+from .models import Assignment, Project, Prompt, Ranking
+from .roles import labeling_projects
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,7 @@ def labeler_progress(user, projects: list[Project], now: datetime | None = None)
         .annotate(n=Count("pk"))
         .values_list("project", "n")
     )
-    if user.is_staff:
-        labeling = set(ids)
-    else:
-        labeling = set(
-            Membership.objects.filter(user=user, project__in=ids, role=Membership.Role.LABELER).values_list(
-                "project_id", flat=True
-            )
-        )
+    labeling = labeling_projects(user, ids)  # site admins label only where they are labeler members
     return {
         pk: LabelerProgress(
             can_label=pk in labeling,

@@ -5,10 +5,8 @@ more than one id is a tie. Flagged completions (nonsensical, confusing, irreleva
 the tiers."""
 
 import itertools
-import json
-import re
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
@@ -17,50 +15,6 @@ Tiers = Sequence[Sequence[int]]
 
 class RankingError(ValueError):
     """A ranking that cannot be stored; the message says what is wrong."""
-
-
-MAX_STORED_INTEGER = 2_147_483_647  # the database's integer columns
-
-
-def submission_fields(body: object) -> dict:
-    """The fields of a ranking submission (`POST /api/assignments/{id}/ranking/`): `tiers`
-    (required), `flagged` (default []), `duration_ms` (a whole number >= 0) and
-    `instructions_version` (>= 1), both optional. Accepted as DRF's serializer accepted them: a
-    form post may send `tiers` and `flagged` as JSON text, and whole numbers may come as "900" or
-    900.0. Raises RankingError naming the field at fault; validate_ranking then checks the
-    ranking itself."""
-    if not isinstance(body, Mapping):
-        raise RankingError('the body must be a JSON object with "tiers"')
-    if "tiers" not in body:
-        raise RankingError('"tiers" is required')
-    fields = {"tiers": _json_field(body, "tiers"), "flagged": _json_field(body, "flagged", [])}
-    for name, least in (("duration_ms", 0), ("instructions_version", 1)):
-        fields[name] = _whole_number(body, name, least)
-    return fields
-
-
-def _json_field(body: Mapping, name: str, default: object = None) -> object:
-    value = body.get(name, default)
-    if isinstance(value, str):  # a form post's JSON text
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise RankingError(f'"{name}" must be JSON, got {value[:100]!r}')
-    return value
-
-
-def _whole_number(body: Mapping, name: str, least: int) -> int | None:
-    value = body.get(name)
-    if value is None or value == "":
-        return None
-    number = value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.0*)?\s*", value):
-        number = int(value.strip().split(".")[0])
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    if not isinstance(number, int) or isinstance(number, bool) or not least <= number <= MAX_STORED_INTEGER:
-        raise RankingError(f'"{name}" must be a whole number from {least} to {MAX_STORED_INTEGER}, got {value!r}')
-    return number
 
 
 def validate_ranking(tiers: object, flagged: object, shown: Iterable[int], allow_ties: bool) -> None:

@@ -5,9 +5,11 @@ any future view can use the standard permission machinery."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.http import Http404
 
-from .models import Membership, Project
+from .models import InstructionVersion, Membership, Project
 
 Role = Membership.Role
 
@@ -64,8 +66,51 @@ def can_export(user, project: Project) -> bool:
     return bool(roles_in(user, project) & {Role.RESEARCHER, Role.ADMIN})
 
 
-def can_label(user, project: Project) -> bool:
-    return Role.LABELER in roles_in(user, project) or (user.is_authenticated and user.is_staff)
+# --- Who labels: one rule for the labeling page, the API and the claim -------------------------
+# A user labels a project only while they hold a labeler Membership in it. Site admins (staff) see
+# every project but are not in its labeling pool unless they are its labeler members; a labeler
+# removed from the team (membership deleted) can no longer take, rank, skip or revise anything.
+
+
+def labeler_membership(user, project: "Project | int | OuterRef") -> Exists:
+    """The rule as a query expression: `user` holds a labeler membership in `project` (an
+    instance, an id, or an OuterRef such as OuterRef("project_id") inside another queryset)."""
+    return Exists(Membership.objects.filter(user_id=user.pk, project=project, role=Role.LABELER))
+
+
+def may_label(user, project: Project) -> bool:
+    """The rule for one project (one query)."""
+    if not user.is_authenticated:
+        return False
+    return Membership.objects.filter(user=user, project=project, role=Role.LABELER).exists()
+
+
+def labeling_projects(user, project_ids: list[int]) -> set[int]:
+    """The ids among `project_ids` that `user` may label (one query)."""
+    return set(Project.objects.filter(pk__in=project_ids).filter(labeler_membership(user, OuterRef("pk")))
+               .values_list("pk", flat=True))
+
+
+def labeling_project(user, slug: str) -> Project:
+    """The project `user` is about to label, with `instructions_version` (the current one) set, in
+    one query. Raises Http404 to those who may not see it (non-members, removed labelers) and
+    PermissionDenied (403) to those who see it but may not label (researchers, admins, staff)."""
+    found = (
+        Project.objects.filter(slug=slug)
+        .annotate(
+            is_member=Exists(Membership.objects.filter(user_id=user.pk, project=OuterRef("pk"))),
+            is_labeler=labeler_membership(user, OuterRef("pk")),
+            instructions_version=Subquery(
+                InstructionVersion.objects.filter(project=OuterRef("pk")).order_by("-version").values("version")[:1]
+            ),
+        )
+        .first()
+    )
+    if found is None or not (found.is_member or user.is_staff):
+        raise Http404("No such project.")
+    if not found.is_labeler:
+        raise PermissionDenied("Only the project's labelers may label.")
+    return found
 
 
 def projects_visible_to(user) -> QuerySet[Project]:

@@ -128,11 +128,6 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The labeling loop's queries run as prepared statements on PostgreSQL (annotations/rows.py). Turn
-# this off behind a pooler that shares server connections between sessions (PgBouncer in
-# transaction mode), where a statement prepared on one connection is missing on the next.
-DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
-
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -210,10 +205,9 @@ LLM_MAX_BACKOFF_SECONDS = env_float("LLM_MAX_BACKOFF_SECONDS", 30.0)
 REST_FRAMEWORK = {
     # Token first: an API client's request is then authenticated without touching the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "annotations.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "annotations.api.negotiation.RememberedContentNegotiation",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]

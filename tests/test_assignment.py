@@ -1,11 +1,12 @@
 """Who gets what next: order, expiry, skips, counters, query count, and safety under concurrency."""
 
+import contextlib
 import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 
 from annotations import assignment as assignment_module
 from annotations.assignment import AssignmentConflict, next_assignment, skip_assignment, submit_ranking
-from annotations.models import Assignment, Ranking
+from annotations.models import Assignment, Membership, Ranking
 
 from .factories import make_project, make_prompt, make_user
 
@@ -127,13 +128,8 @@ def test_new_assignment_carries_its_completion_texts_in_shown_order(project, ali
 
 
 def statements(captured) -> list[str]:
-    """The SQL statements sent per request. SQLite's driver also logs BEGIN and COMMIT, which cost
-    no round trip there (the database is in-process): they are left out. On PostgreSQL everything
-    counts but PREPARE, which a connection sends once per statement for all its requests
-    (test_rows.py pins that)."""
-    if connection.vendor == "postgresql":
-        return [q["sql"] for q in captured if not q["sql"].startswith("PREPARE ")]
-    return [q["sql"] for q in captured if q["sql"].split()[0].upper() not in {"BEGIN", "COMMIT", "ROLLBACK"}]
+    """The SQL statements sent, BEGIN and COMMIT included (each is a round trip)."""
+    return [q["sql"] for q in captured]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -148,12 +144,14 @@ def test_next_takes_at_most_five_queries():
     with CaptureQueriesContext(connection) as repeated:
         again = next_assignment(project, alice)
     assert again.pk == created.pk
-    assert len(statements(first)) <= 5, statements(first)
-    assert len(statements(repeated)) == 1
+    assert statements(first)[0] == "BEGIN" and statements(first)[-1] == "COMMIT"
+    assert len(statements(first)) == 3, statements(first)  # the claim, in its transaction
+    # The claim finds the open one; then it and its completions' texts are read.
+    assert len(statements(repeated)) == 5, statements(repeated)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_next_task_endpoint_takes_at_most_five_queries_on_postgresql():
+def test_next_task_endpoint_takes_at_most_five_queries():
     project = make_project()
     for _ in range(30):
         make_prompt(project, 4)
@@ -165,23 +163,20 @@ def test_next_task_endpoint_takes_at_most_five_queries_on_postgresql():
         response = client.post(f"/api/projects/{project.slug}/tasks/next/")
     assert response.status_code == 200
     assert len(response.json()["completions"]) == 4
-    # Token, project with roles and instructions, open assignment, claim, insert. SQLite needs
-    # three statements for the claim, which PostgreSQL does in one.
-    limit = 5 if connection.vendor == "postgresql" else 7
-    assert len(statements(captured)) <= limit, statements(captured)
+    # Token, project with the caller's roles and instructions version, then BEGIN, the claim, COMMIT.
+    assert len(statements(captured)) <= 5, statements(captured)
 
 
-# --- Concurrency (PostgreSQL: row locks) ---------------------------------------------------------
-
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row locks with SKIP LOCKED need PostgreSQL"
-)
+# --- Concurrency (row locks) --------------------------------------------------------------------
 
 
-def _labelers(count: int, prefix: str):
+def _labelers(count: int, prefix: str, project):
+    """`count` labeler members of the project."""
     User = get_user_model()
     User.objects.bulk_create(User(username=f"{prefix}{i}") for i in range(count))
-    return list(User.objects.filter(username__startswith=prefix).order_by("pk"))
+    labelers = list(User.objects.filter(username__startswith=prefix).order_by("pk"))
+    Membership.objects.bulk_create(Membership(user=user, project=project, role="labeler") for user in labelers)
+    return labelers
 
 
 def _in_threads(labelers, work):
@@ -206,13 +201,12 @@ def _in_threads(labelers, work):
     assert not errors, errors
 
 
-@postgresql_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("run", range(3))
 def test_fifty_labelers_at_once_take_exactly_k_slots_per_prompt(run):
     project = make_project(labelers_per_prompt=3)
     prompts = [make_prompt(project, 3) for _ in range(12)]  # 36 slots for 50 labelers
-    labelers = _labelers(50, f"crowd{run}-")
+    labelers = _labelers(50, f"crowd{run}-", project)
     got = []
     _in_threads(labelers, lambda labeler: got.append(next_assignment(project, labeler)))
     handed = [a for a in got if a is not None]
@@ -222,13 +216,12 @@ def test_fifty_labelers_at_once_take_exactly_k_slots_per_prompt(run):
     assert Assignment.objects.filter(project=project).count() == 3 * len(prompts)
 
 
-@postgresql_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("run", range(3))
 def test_fifty_labelers_labeling_until_done_rank_every_prompt_exactly_k_times(run):
     project = make_project(labelers_per_prompt=3)
     prompts = [make_prompt(project, 4) for _ in range(40)]  # 120 slots
-    labelers = _labelers(50, f"loop{run}-")
+    labelers = _labelers(50, f"loop{run}-", project)
 
     def label_until_done(labeler):
         while (task := next_assignment(project, labeler)) is not None:
@@ -244,29 +237,30 @@ def _one_reserved_task(prefix: str):
     """A project (k = 2) with one prompt of 3 completions, and a labeler holding it."""
     project = make_project(labelers_per_prompt=2)
     prompt = make_prompt(project, 3)
-    (labeler,) = _labelers(1, prefix)
+    (labeler,) = _labelers(1, prefix, project)
     return project, prompt, labeler, next_assignment(project, labeler)
 
 
-@postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_submission_outside_a_transaction_stores_the_ranking_and_moves_each_counter_once():
-    # Outside a transaction, a reserved assignment is stored by one conditional statement on PostgreSQL.
-    project, prompt, labeler, task = _one_reserved_task("fast-")
+@pytest.mark.parametrize("inside_a_transaction", [False, True])
+def test_submission_stores_the_ranking_and_moves_each_counter_once(inside_a_transaction):
+    # One path, whether or not the caller (a test, ATOMIC_REQUESTS, a command) opened a transaction.
+    project, prompt, labeler, task = _one_reserved_task(f"submit-{inside_a_transaction}-")
     assert counters(prompt) == (0, 1)
-    ranking, created = submit_ranking(task.pk, labeler, tiers=[[task.shown_order[0]], task.shown_order[1:]],
-                                      flagged=[], duration_ms=1234)
+    with transaction.atomic() if inside_a_transaction else contextlib.nullcontext():
+        ranking, created = submit_ranking(task.pk, labeler, tiers=[[task.shown_order[0]], task.shown_order[1:]],
+                                          flagged=[], duration_ms=1234)
     assert created
     stored = Ranking.objects.get(pk=ranking.pk)
     assert stored.tiers == [[task.shown_order[0]], sorted(task.shown_order[1:])]
     assert stored.shown_order == task.shown_order
     assert stored.instruction_version == project.current_instructions().version
     assert (stored.duration_ms, stored.labeler_id, stored.prompt_id) == (1234, labeler.pk, prompt.pk)
+    assert stored.revision == 1
     assert Assignment.objects.get(pk=task.pk).status == Assignment.Status.SUBMITTED
     assert counters(prompt) == (1, 0)
 
 
-@postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_the_same_ranking_sent_eight_times_at_once_is_stored_once():
     project, prompt, labeler, task = _one_reserved_task("double-click-")
@@ -277,11 +271,10 @@ def test_the_same_ranking_sent_eight_times_at_once_is_stored_once():
     assert counters(prompt) == (1, 0)
 
 
-@postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_a_submission_racing_a_skip_either_stores_or_conflicts_never_both():
     project = make_project(labelers_per_prompt=2)
-    (labeler,) = _labelers(1, "racer-")
+    (labeler,) = _labelers(1, "racer-", project)
     for _ in range(5):
         prompt = make_prompt(project, 3)
         task = next_assignment(project, labeler)

@@ -4,8 +4,9 @@ import pytest
 from django.test import Client
 
 from annotations.instructions import render_markdown
-from annotations.models import InstructionAcceptance
+from annotations.models import InstructionAcceptance, Membership
 from annotations.projects import set_instructions
+from annotations.roles import grant_role
 
 from .factories import make_project, make_user
 
@@ -102,8 +103,15 @@ def test_researcher_of_the_project_gets_403(project, rita):
     assert page_client(rita).get(label_url()).status_code == 403
 
 
-def test_staff_may_label_any_project(project, ada):
+def test_site_admin_is_not_in_the_labeling_pool_unless_a_labeler_member(project, ada):
+    assert page_client(ada).get(label_url()).status_code == 403
+    grant_role(ada, "labeler", project)
     assert page_client(ada).get(label_url()).status_code == 200
+
+
+def test_removed_labeler_gets_404(project, alice):
+    Membership.objects.filter(user=alice, project=project).delete()
+    assert page_client(alice).get(label_url()).status_code == 404
 
 
 def test_task_page_carries_the_api_urls_and_tie_setting(db):

@@ -6,7 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from ..models import Project
-from ..roles import can_export, can_label, is_project_admin, projects_visible_to
+from ..roles import can_export, is_project_admin, projects_visible_to
 
 
 class IsStaffOrReadOnly(BasePermission):
@@ -30,8 +30,3 @@ def require_admin(request, project: Project) -> None:
 def require_exporter(request, project: Project) -> None:
     if not can_export(request.user, project):
         raise PermissionDenied("Only researchers and admins may export.")
-
-
-def require_labeler(request, project: Project) -> None:
-    if not can_label(request.user, project):
-        raise PermissionDenied("Only the project's labelers may label.")

@@ -2,27 +2,25 @@
 
 The page itself is a shell: its modules (static/labelhub/rank.js) fetch each task from the API
 (`tasks/next`), submit rankings to it and reopen the labeler's recent rankings for revision
-(`my-rankings`, `GET`/`PUT` of a ranking), so the page never reloads between tasks. The gate is server-side: until the
-labeler has confirmed the project's current instructions, the page shows them instead."""
+(`my-rankings`, `GET`/`PUT` of a ranking), so the page never reloads between tasks. The gate is
+server-side: until the labeler has confirmed the project's current instructions, the page shows
+them instead."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ..instructions import accept, current_with_acceptance, render_markdown
 from ..models import InstructionAcceptance, InstructionVersion, Project
-from ..roles import can_label, projects_visible_to
+from ..roles import labeling_project
 
 
 def labelable_project(request: HttpRequest, slug: str) -> Project:
-    """The project, if the user may label it: 404 to non-members, 403 to members who are not labelers."""
-    project = get_object_or_404(projects_visible_to(request.user), slug=slug)
-    if not can_label(request.user, project):
-        raise PermissionDenied("Only the project's labelers may label.")
-    return project
+    """The project, if the user may label it (roles.labeling_project: 404 to non-members, 403 to
+    members and site admins who are not its labelers)."""
+    return labeling_project(request.user, slug)
 
 
 @login_required
@@ -54,17 +52,9 @@ def label_page(request: HttpRequest, slug: str) -> HttpResponse:
             # The API's per-assignment URLs, with 0 standing for the assignment id (the page fills it in).
             "ranking_url": reverse("api-ranking", args=[0]),
             "skip_url": reverse("api-skip", args=[0]),
-            "my_rankings_url": _my_rankings_url(project),
+            "my_rankings_url": reverse("api-my-rankings", args=[project.slug]),
         },
     )
-
-
-def _my_rankings_url(project: Project) -> str:
-    # Until the revisions API lands (branch loop), the page simply shows no recent rankings.
-    try:
-        return reverse("api-my-rankings", args=[project.slug])
-    except NoReverseMatch:
-        return ""
 
 
 @login_required
