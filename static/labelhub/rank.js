@@ -247,7 +247,11 @@ class Bench {
   // ---- revising an earlier ranking -----------------------------------------------------------
 
   async openRevision(assignment) {
-    if (this.busy || this.revision?.assignment === assignment) return;
+    if (this.revision?.assignment === assignment) return;
+    if (this.busy) {
+      this.wantedRevision = assignment; // opened as soon as the page is free (e.g. the next task has loaded)
+      return;
+    }
     this.setBusy(true);
     const response = await this.api.getJson(assignmentUrl(this.urls.ranking, assignment), ({ offline, status }) =>
       this.showStatus(
@@ -376,6 +380,11 @@ class Bench {
     this.root.classList.toggle("is-busy", busy);
     this.sortable?.option("disabled", busy);
     this.render();
+    if (!busy && this.wantedRevision != null) {
+      const assignment = this.wantedRevision;
+      this.wantedRevision = null;
+      queueMicrotask(() => this.openRevision(assignment));
+    }
   }
 
   async showFailure(response) {

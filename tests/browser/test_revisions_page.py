@@ -39,6 +39,7 @@ def test_labeler_reopens_a_ranking_changes_it_and_saves_revision_2(page: Page, t
     assert ranking.tiers == [[i] for i in first_ids] and ranking.revision == 1
 
     # The labeler has started on the second task when they notice their mistake.
+    expect(card(page, first_ids[0])).to_have_count(0)
     second_ids = shown_ids(page)
     assert not set(second_ids) & set(first_ids)
     card(page, second_ids[3]).focus()
