@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotations.models import Ranking, RankingRevision
-from tests.browser.test_labeling_page import XSS, card, open_bench, shown_ids
+from tests.browser.test_labeling_page import XSS, axe_violations, card, open_bench, shown_ids
 from tests.factories import completion_ids, make_project, make_prompt, make_user
 
 pytestmark = pytest.mark.browser
@@ -92,7 +92,7 @@ def test_labeler_reopens_a_ranking_changes_it_and_saves_revision_2(page: Page, t
     expect(page.locator('[data-action="open-ranking"]').last).to_contain_text("revision 2")
 
 
-def test_cancel_leaves_the_ranking_as_it_was(page: Page, two_prompts):
+def test_cancel_leaves_the_ranking_as_it_was(page: Page, two_prompts, axe_source):
     open_bench(page, two_prompts["url"], "alice", "fix")
     first_ids = shown_ids(page)
     page.click('[data-action="keep-order"]')
@@ -103,6 +103,7 @@ def test_cancel_leaves_the_ranking_as_it_was(page: Page, two_prompts):
     expect(page.locator("[data-revision-banner]")).to_be_visible()
     card(page, first_ids[0]).focus()
     page.keyboard.press("j")
+    assert axe_violations(page, axe_source) == []  # the recent list open, a revision under way
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("[data-revision-banner]")).to_be_hidden()
     expect(page.locator('[data-action="submit"]')).to_be_visible()
