@@ -3,18 +3,18 @@
 // the labeler's recent rankings, each of which can be reopened, changed and saved again.
 //
 // The ranking itself lives in ranking-state.js (pure), the network in api-client.js, drawing in
-// cards.js, dragging in drag.js. Everything the page needs from the server comes in data-
+// cards.js, dragging in drag.js, clicks and keys in keys.js, revisions in revising.js and the
+// list of recent rankings in recent.js. Everything the page needs from the server comes in data-
 // attributes of [data-bench] (no inline script: the Content-Security-Policy allows none).
 
 import { ApiClient, PendingStore, assignmentUrl } from "./api-client.js";
 import { drawRanking, makeCard, renderText } from "./cards.js";
 import { makeSortable } from "./drag.js";
 import { duplicatesOf } from "./duplicates.js";
+import { handleClick, handleKey } from "./keys.js";
 import { RankingState } from "./ranking-state.js";
-import { drawRecent, entryForSubmitted } from "./recent.js";
-
-const TEXT_KEYS = new Set(["j", "k", "t", "f", "s"]);
-const RECENT_MAX = 50;
+import { RecentList, entryForSubmitted } from "./recent.js";
+import { Reviser } from "./revising.js";
 
 class Bench {
   constructor(root) {
@@ -22,7 +22,7 @@ class Bench {
     const data = root.dataset;
     this.allowTies = data.allowTies === "true";
     this.instructionsVersion = data.instructionsVersion;
-    this.urls = { next: data.nextUrl, ranking: data.rankingUrl, skip: data.skipUrl, recent: data.myRankingsUrl };
+    this.urls = { next: data.nextUrl, ranking: data.rankingUrl, skip: data.skipUrl };
     const q = (selector) => root.querySelector(selector);
     this.el = {
       task: q("[data-task]"),
@@ -45,19 +45,22 @@ class Bench {
       panelButton: q('[data-action="instructions"]'),
       announce: q("[data-announce]"),
       template: q("[data-card-template]"),
-      recentList: q("[data-recent-list]"),
-      recentEmpty: q("[data-recent-empty]"),
     };
     this.api = new ApiClient({ csrf: data.csrf, onInflight: (n) => (root.dataset.inflight = String(n)) });
     this.store = new PendingStore(safeLocalStorage(), `labelhub:pending:${data.user}:${data.project}`);
     this.task = null; // the current task from `tasks/next`
     this.taskState = null; // its ranking so far (kept while the labeler revises an older one)
-    this.revision = null; // {assignment, revision, loaded, state} while an older ranking is open
+    this.reviser = new Reviser(this); // while an earlier ranking is open: reviser.current
     this.shown = null; // what the cards show: {state, cardsById, twins}
     this.exhausted = false; // `next` answered 204
     this.busy = false; // a request is in flight: the ranking is frozen
     this.doneThisSession = 0;
-    this.recent = [];
+    this.recent = new RecentList({
+      list: q("[data-recent-list]"),
+      empty: q("[data-recent-empty]"),
+      url: data.myRankingsUrl,
+      api: this.api,
+    });
   }
 
   start() {
@@ -68,10 +71,10 @@ class Bench {
         this.say(result.message);
       },
     });
-    this.root.addEventListener("click", (event) => this.onClick(event));
-    document.addEventListener("keydown", (event) => this.onKey(event));
+    this.root.addEventListener("click", (event) => handleClick(this, event));
+    document.addEventListener("keydown", (event) => handleKey(this, event));
     window.addEventListener("online", () => this.api.retryNow());
-    this.refreshRecent();
+    this.recent.refresh();
     const pending = this.store.load(this.urls.ranking);
     if (pending) {
       this.pending = pending;
@@ -95,11 +98,9 @@ class Bench {
     );
     if (response.status === 204) {
       this.exhausted = true;
-      this.task = this.taskState = this.shown = null;
-      this.el.task.hidden = true;
-      this.el.empty.hidden = false;
+      this.task = this.taskState = null;
       this.showStatus(this.doneThisSession ? `You ranked ${this.doneThisSession} this session.` : "");
-      this.setBusy(false);
+      this.showNothingLeft();
       return;
     }
     if (!response.ok) {
@@ -124,6 +125,13 @@ class Bench {
     this.shownAt = performance.now() - elapsed;
   }
 
+  showNothingLeft() {
+    this.shown = null;
+    this.el.task.hidden = true;
+    this.el.empty.hidden = false;
+    this.setBusy(false);
+  }
+
   /** Cards for `completions` (prompt, completions in the order shown), placed from `state`. */
   show({ prompt, completions }, state) {
     renderText(this.el.prompt, prompt.text);
@@ -133,9 +141,11 @@ class Bench {
     this.el.list.replaceChildren();
     this.el.flagged.replaceChildren();
     this.shown = { state, cardsById, twins: duplicatesOf(completions) };
-    const revising = Boolean(this.revision);
+    const revision = this.reviser.current;
+    const revising = Boolean(revision);
+    this.recent.markOpen(revision?.assignment ?? null);
     this.el.banner.hidden = !revising;
-    if (revising) this.el.revisionNumber.textContent = String(this.revision.revision);
+    if (revising) this.el.revisionNumber.textContent = String(revision.revision);
     for (const button of [this.el.save, this.el.cancel]) button.hidden = !revising;
     for (const button of [this.el.submit, this.el.skip]) button.hidden = revising;
     this.el.empty.hidden = true;
@@ -147,8 +157,8 @@ class Bench {
 
   submit() {
     if (this.busy) return;
-    if (this.revision) {
-      this.save();
+    if (this.reviser.current) {
+      this.reviser.save();
       return;
     }
     if (!this.taskState?.isComplete()) {
@@ -159,7 +169,7 @@ class Bench {
       return;
     }
     const assignment = this.task.assignment;
-    this.pending = {
+    this.send({
       kind: "submit",
       method: "POST",
       url: assignmentUrl(this.urls.ranking, assignment),
@@ -169,8 +179,13 @@ class Bench {
         duration_ms: this.elapsed(),
         instructions_version: this.task.instructions_version,
       },
-    };
-    this.store.save(this.pending);
+    });
+  }
+
+  /** Keep `pending` in the browser until the server has it, and send it. */
+  send(pending) {
+    this.pending = pending;
+    this.store.save(pending);
     this.sendPending();
   }
 
@@ -190,7 +205,7 @@ class Bench {
       );
     });
     if (revising) {
-      this.afterRevision(response);
+      this.reviser.saved(response);
       return;
     }
     if (response.ok) {
@@ -199,8 +214,8 @@ class Bench {
       this.doneThisSession += 1;
       this.el.count.textContent = String(this.doneThisSession);
       this.say(`Submitted. ${this.doneThisSession} done this session.`);
-      if (this.task?.assignment === pending.assignment) this.addRecent(entryForSubmitted(this.task));
-      else this.refreshRecent();
+      if (this.task?.assignment === pending.assignment) this.recent.add(entryForSubmitted(this.task));
+      else this.recent.refresh();
       this.loadNext();
     } else if (response.status === 409 || response.status === 404) {
       this.clearPending();
@@ -217,7 +232,7 @@ class Bench {
   }
 
   async skip() {
-    if (this.busy || !this.task || this.revision) return;
+    if (this.busy || !this.task || this.reviser.current) return;
     this.setBusy(true);
     try {
       const response = await this.api.skip(assignmentUrl(this.urls.skip, this.task.assignment));
@@ -244,121 +259,6 @@ class Bench {
     return Math.max(1, Math.round(performance.now() - this.shownAt));
   }
 
-  // ---- revising an earlier ranking -----------------------------------------------------------
-
-  async openRevision(assignment) {
-    if (this.revision?.assignment === assignment) return;
-    if (this.busy) {
-      this.wantedRevision = assignment; // opened as soon as the page is free (e.g. the next task has loaded)
-      return;
-    }
-    this.setBusy(true);
-    const response = await this.api.getJson(assignmentUrl(this.urls.ranking, assignment), ({ offline, status }) =>
-      this.showStatus(
-        offline ? "You are offline — will open that ranking when the connection is back." : `The server had a problem (${status}) — trying again…`,
-        "offline",
-      ),
-    );
-    if (!response.ok) {
-      this.showFailure(response);
-      this.setBusy(false);
-      return;
-    }
-    const ranking = await response.json();
-    if (!this.revision) this.taskElapsed = this.task ? performance.now() - this.shownAt : 0;
-    const shownIds = ranking.completions.map((completion) => completion.id);
-    const state = RankingState.fromRanking(shownIds, ranking.tiers, ranking.flagged, { allowTies: this.allowTies });
-    this.revision = { assignment: ranking.assignment, revision: ranking.revision, loaded: state.clone(), state };
-    this.showStatus("");
-    this.show(ranking, state);
-    this.shownAt = performance.now();
-    this.say(`Your ranking of this prompt is open (revision ${ranking.revision}). Change it, then save.`);
-  }
-
-  save() {
-    const revision = this.revision;
-    if (this.busy || !revision) return;
-    if (revision.state.sameRankingAs(revision.loaded)) {
-      this.say("Nothing has changed yet.");
-      return;
-    }
-    this.pending = {
-      kind: "revise",
-      method: "PUT",
-      url: assignmentUrl(this.urls.ranking, revision.assignment),
-      assignment: revision.assignment,
-      body: { ...revision.state.toBody(), duration_ms: this.elapsed() },
-    };
-    this.store.save(this.pending);
-    this.sendPending();
-  }
-
-  async afterRevision(response) {
-    if (response.ok) {
-      this.clearPending();
-      let number = "";
-      try {
-        number = (await response.json()).revision ?? "";
-      } catch {
-        // not JSON: the changes are saved all the same
-      }
-      this.showStatus(`Your changes are saved${number ? ` (revision ${number})` : ""}. Back to the current task.`);
-      this.say("Changes saved.");
-      this.refreshRecent();
-      this.backToTask();
-    } else if (response.status === 400 && this.revision) {
-      this.clearPending();
-      this.showFailure(response);
-      this.setBusy(false);
-    } else if ([400, 404, 409].includes(response.status)) {
-      this.clearPending();
-      this.showFailure(response);
-      this.backToTask();
-    } else {
-      this.showFailure(response); // e.g. signed out: the changes stay saved in this browser
-    }
-  }
-
-  cancelRevision() {
-    if (this.busy || !this.revision) return;
-    this.showStatus("");
-    this.backToTask();
-  }
-
-  /** Leave the revision for the task the labeler was on, as they left it. */
-  backToTask() {
-    this.revision = null;
-    if (this.task) {
-      this.showTask(this.taskElapsed);
-    } else if (this.exhausted) {
-      this.shown = null;
-      this.el.task.hidden = true;
-      this.el.empty.hidden = false;
-      this.setBusy(false);
-    } else {
-      this.loadNext();
-    }
-  }
-
-  // ---- recent rankings ------------------------------------------------------------------------
-
-  async refreshRecent() {
-    if (!this.urls.recent) return;
-    try {
-      const response = await this.api.request("GET", this.urls.recent);
-      if (!response.ok) return;
-      this.recent = await response.json();
-    } catch {
-      return; // offline: the list stays as it was
-    }
-    drawRecent({ list: this.el.recentList, empty: this.el.recentEmpty }, this.recent);
-  }
-
-  addRecent(entry) {
-    this.recent = [entry, ...this.recent.filter((other) => other.assignment !== entry.assignment)].slice(0, RECENT_MAX);
-    drawRecent({ list: this.el.recentList, empty: this.el.recentEmpty }, this.recent);
-  }
-
   // ---- drawing ------------------------------------------------------------------------------
 
   render() {
@@ -368,10 +268,10 @@ class Bench {
       this.el.flaggedEmpty.hidden = state.flagged.length > 0;
       this.el.tieReminder.hidden = state.tieCount() <= 1;
     }
-    this.el.hint.hidden = Boolean(this.revision) || Boolean(state?.touched);
+    this.el.hint.hidden = Boolean(this.reviser.current) || Boolean(state?.touched);
     this.el.submit.disabled = this.busy || !state?.isComplete();
     this.el.skip.disabled = this.busy;
-    this.el.save.disabled = this.busy || !this.revision || this.revision.state.sameRankingAs(this.revision.loaded);
+    this.el.save.disabled = this.busy || this.reviser.unchanged();
     this.el.cancel.disabled = this.busy;
   }
 
@@ -380,11 +280,7 @@ class Bench {
     this.root.classList.toggle("is-busy", busy);
     this.sortable?.option("disabled", busy);
     this.render();
-    if (!busy && this.wantedRevision != null) {
-      const assignment = this.wantedRevision;
-      this.wantedRevision = null;
-      queueMicrotask(() => this.openRevision(assignment));
-    }
+    if (!busy) this.reviser.openWanted();
   }
 
   async showFailure(response) {
@@ -435,7 +331,7 @@ class Bench {
     document.body.classList.toggle("drawer-open", open);
   }
 
-  // ---- input --------------------------------------------------------------------------------
+  // ---- actions (from keys.js) ---------------------------------------------------------------
 
   /** Apply a change of the shown ranking (`change(state, id)` → {changed, message}) to `card`. */
   change(card, change, { keepInView = false } = {}) {
@@ -449,100 +345,10 @@ class Bench {
     this.say(result.message);
   }
 
-  onClick(event) {
-    const button = event.target.closest("[data-action]");
-    if (!button || !this.root.contains(button)) return;
-    const card = button.closest("[data-completion-id]");
-    switch (button.dataset.action) {
-      case "tie":
-        this.change(card, (state, id) => state.toggleTie(id));
-        break;
-      case "flag":
-        this.change(card, (state, id) => state.toggleFlag(id), { keepInView: true });
-        break;
-      case "submit":
-        this.submit();
-        break;
-      case "save":
-        this.save();
-        break;
-      case "cancel-revision":
-        this.cancelRevision();
-        break;
-      case "open-ranking":
-        this.openRevision(Number(button.dataset.assignment));
-        break;
-      case "skip":
-        this.skip();
-        break;
-      case "keep-order":
-        this.taskState?.confirmOrder();
-        this.render();
-        this.el.submit.focus();
-        break;
-      case "instructions":
-        this.toggleInstructions();
-        break;
-      case "close-instructions":
-        this.toggleInstructions(false);
-        break;
-    }
-  }
-
-  onKey(event) {
-    if (event.ctrlKey || event.metaKey || event.defaultPrevented) return;
-    const target = event.target instanceof Element ? event.target : document.body;
-    if (target.closest("input, textarea, select, [contenteditable]")) return;
-    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
-    const panelOpen = !this.el.panel.hidden;
-    if (key === "?") {
-      event.preventDefault();
-      this.toggleInstructions();
-      return;
-    }
-    if (panelOpen && key === "Escape") {
-      event.preventDefault();
-      this.toggleInstructions(false);
-      return;
-    }
-    if (panelOpen && this.el.panel.contains(target)) return;
-    if (!this.shown || this.el.task.hidden) return;
-
-    const card = target.closest("[data-completion-id]");
-    const onButton = target.closest("button, a, summary");
-    if (key === "ArrowUp" || key === "ArrowDown") {
-      const delta = key === "ArrowUp" ? -1 : 1;
-      if (event.altKey) {
-        if (!card || this.busy) return;
-        event.preventDefault();
-        this.move(card, delta);
-      } else if (card) {
-        event.preventDefault();
-        this.focusNeighbour(card, delta);
-      }
-      return;
-    }
-    if (event.altKey) return;
-    if (key === "Enter") {
-      if (onButton) return; // a focused button does its own job
-      event.preventDefault();
-      this.submit();
-      return;
-    }
-    if (!TEXT_KEYS.has(key)) return;
-    event.preventDefault();
-    if (key === "s") {
-      this.skip();
-      return;
-    }
-    if (!card || this.busy) {
-      if (!card) this.say("Focus a card first (Tab or arrow keys).");
-      return;
-    }
-    if (key === "j") this.move(card, 1);
-    else if (key === "k") this.move(card, -1);
-    else if (key === "t") this.change(card, (state, id) => state.toggleTie(id));
-    else if (key === "f") this.change(card, (state, id) => state.toggleFlag(id), { keepInView: true });
+  confirmOrder() {
+    this.taskState?.confirmOrder();
+    this.render();
+    this.el.submit.focus();
   }
 
   move(card, delta) {

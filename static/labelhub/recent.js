@@ -10,6 +10,14 @@ export function drawRecent({ list, empty }, entries) {
   empty.hidden = entries.length > 0;
 }
 
+/** Mark the entry being revised (`assignment`, or null for none). */
+export function markOpen(list, assignment) {
+  for (const button of list.querySelectorAll('[data-action="open-ranking"]')) {
+    if (Number(button.dataset.assignment) === assignment) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+  }
+}
+
 function recentItem(entry) {
   const item = document.createElement("li");
   const button = document.createElement("button");
@@ -43,4 +51,42 @@ function oneLine(text) {
 export function entryForSubmitted(task) {
   const now = new Date().toISOString();
   return { assignment: task.assignment, prompt: task.prompt, submitted: now, revised: null, revision: 1 };
+}
+
+/** The list on the page: fetched once when the page opens and after a revision is saved;
+ * a ranking submitted here is added without asking the server (no extra request per ranking). */
+export class RecentList {
+  constructor({ list, empty, url, api, max = 50 }) {
+    Object.assign(this, { list, empty, url, api, max });
+    this.entries = [];
+    this.open = null;
+  }
+
+  async refresh() {
+    if (!this.url) return;
+    try {
+      const response = await this.api.request("GET", this.url);
+      if (!response.ok) return;
+      this.entries = await response.json();
+    } catch {
+      return; // offline: the list stays as it was
+    }
+    this.draw();
+  }
+
+  add(entry) {
+    this.entries = [entry, ...this.entries.filter((other) => other.assignment !== entry.assignment)].slice(0, this.max);
+    this.draw();
+  }
+
+  /** Mark the entry being revised (an assignment id, or null). */
+  markOpen(assignment) {
+    this.open = assignment;
+    markOpen(this.list, assignment);
+  }
+
+  draw() {
+    drawRecent({ list: this.list, empty: this.empty }, this.entries);
+    markOpen(this.list, this.open);
+  }
 }

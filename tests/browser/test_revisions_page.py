@@ -55,6 +55,7 @@ def test_labeler_reopens_a_ranking_changes_it_and_saves_revision_2(page: Page, t
     entry.click()
 
     expect(page.locator("[data-revision-banner]")).to_be_visible()
+    expect(entry).to_have_attribute("aria-current", "true")
     expect(page.locator("[data-prompt]")).to_have_text(first_prompt.text)
     assert shown_ids(page) == first_ids  # the ranking as submitted
     save = page.get_by_role("button", name="Save changes")
@@ -121,6 +122,7 @@ def test_a_labeler_with_nothing_left_can_still_revise(page: Page, two_prompts):
     expect(page.locator("[data-empty]")).to_be_visible()
     open_recent(page)
     page.locator('[data-action="open-ranking"]').first.click()  # newest first: the second prompt
+    expect(page.locator("[data-revision-banner]")).to_be_visible()
     ids = shown_ids(page)
     card(page, ids[1]).focus()
     page.keyboard.press("t")  # a tie with the card above
