@@ -1,9 +1,11 @@
 // Completions whose texts are the same (a model at temperature 0 may answer twice alike): the
 // page marks them so labelers are not puzzled. Pure, unit-tested in tests/js/.
 
-/** The text as compared: trimmed, runs of whitespace as one space, case ignored. */
+/** The text as compared: trimmed, runs of whitespace as one space, case ignored. Upper- then
+ * lower-casing folds case as the server's `" ".join(text.split()).casefold()` does ("Straße" and
+ * "STRASSE" are the same), so the page marks what generation and the export treat as identical. */
 export function normalizeText(text) {
-  return String(text).trim().replace(/\s+/g, " ").toLowerCase();
+  return String(text).trim().replace(/\s+/g, " ").toUpperCase().toLowerCase();
 }
 
 /** For each completion id with a twin, the ids of the others with the same normalized text, in

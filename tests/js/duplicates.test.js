@@ -8,6 +8,8 @@ test("normalized text ignores surrounding space, runs of whitespace and case", (
   assert.equal(normalizeText("Paris."), normalizeText("paris.\n"));
   assert.notEqual(normalizeText("Paris."), normalizeText("Paris"));
   assert.equal(normalizeText(""), "");
+  assert.equal(normalizeText("Straße"), normalizeText("STRASSE")); // folded like Python's casefold()
+  assert.equal(normalizeText("ΣΊΣΥΦΟΣ"), normalizeText("σίσυφος"));
 });
 
 test("completions with the same normalized text are each other's duplicates", () => {
