@@ -170,3 +170,24 @@ def test_recent_rankings_and_revising_fit_a_phone(phone_page: Page, two_prompts)
     save.click()
     expect(phone_page.locator("[data-status]")).to_contain_text("saved (revision 2)")
     assert Ranking.objects.get(assignment__prompt__completions__id=first_ids[0]).flagged == [first_ids[0]]
+
+
+def test_changes_saved_offline_are_sent_when_the_connection_is_back(page: Page, two_prompts):
+    open_bench(page, two_prompts["url"], "alice", "fix")
+    first_ids = shown_ids(page)
+    page.click('[data-action="keep-order"]')
+    page.click('[data-action="submit"]')
+    expect(page.locator("[data-session-count]")).to_have_text("1")
+    open_recent(page)
+    page.locator('[data-action="open-ranking"]').click()
+    expect(page.locator("[data-revision-banner]")).to_be_visible()
+    card(page, first_ids[2]).focus()
+    page.keyboard.press("k")
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("[data-status]")).to_contain_text("offline — will save your changes")
+    assert Ranking.objects.get().revision == 1
+    page.context.set_offline(False)
+    expect(page.locator("[data-status]")).to_contain_text("saved (revision 2)")
+    a, b, c, d = first_ids
+    assert Ranking.objects.get().tiers == [[a], [c], [b], [d]]
