@@ -29,8 +29,9 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
-from .prompt_agreement import store_prompt_agreement
+from .prompt_agreement import prompt_agreement
 from .ranking import RankingError, normalize_tiers, validate_ranking
 from .roles import labeler_membership
 
@@ -240,19 +241,25 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
 # --- Submit, skip ----------------------------------------------------------------------------
 
 
-def locked_assignment(assignment_id: int, labeler) -> Assignment:
+def locked_assignment(assignment_id: int, labeler, with_prompt: bool = False) -> Assignment:
     """The labeler's assignment, its row locked, with what a submission needs (allow_ties,
     labelers_per_prompt, current_version of the instructions, the prompt's canary_id), in one
-    query. Raises Assignment.DoesNotExist for another labeler's assignment, or when the labeler
-    may no longer label its project (removed from the team). Call inside a transaction."""
+    query; `with_prompt` also locks and loads its prompt's row (counters). Raises
+    Assignment.DoesNotExist for another labeler's assignment, or when the labeler may no longer
+    label its project (removed from the team). Call inside a transaction."""
     if not 0 < assignment_id <= MAX_ID:  # beyond the id column: no such row (not a database error)
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     current_version = InstructionVersion.objects.filter(project=OuterRef("project_id")).order_by("-version")
     canary = Completion.objects.filter(prompt=OuterRef("prompt_id"), source=Completion.Source.CANARY)
+    found = Assignment.objects.filter(pk=assignment_id, labeler=labeler)
+    if with_prompt:
+        # The assignment's row, then its prompt's: the order skip and the expiry sweep lock them in.
+        found = found.select_related("prompt").defer("prompt__text", "prompt__metadata")
+        found = found.select_for_update(of=("self", "prompt"))
+    else:
+        found = found.select_for_update(of=("self",))
     found = (
-        Assignment.objects.select_for_update(of=("self",))
-        .filter(pk=assignment_id, labeler=labeler)
-        .filter(labeler_membership(labeler, OuterRef("project_id")))
+        found.filter(labeler_membership(labeler, OuterRef("project_id")))
         .annotate(
             allow_ties=F("project__allow_ties"),
             labelers_per_prompt=F("project__labelers_per_prompt"),
@@ -281,10 +288,11 @@ def submit_ranking(
 
     A reservation that ran out may still be submitted while the prompt has a free slot (the
     labeler did the work); once its slot went to someone else it is a conflict. The prompt's
-    stored agreement is recomputed in the same transaction."""
+    counters and stored agreement move in the same transaction: lock the assignment and its
+    prompt, read the prompt's rankings, insert, then one update of each row."""
     now = timezone.now()
     with transaction.atomic():
-        assignment = locked_assignment(assignment_id, labeler)
+        assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
         validate_ranking(tiers, flagged, assignment.shown_order, assignment.allow_ties)
         tiers, flagged = normalize_tiers(tiers), sorted(flagged)
         if assignment.status == Assignment.Status.SUBMITTED:
@@ -296,18 +304,15 @@ def submit_ranking(
             )
         if assignment.status == Assignment.Status.SKIPPED:
             raise AssignmentConflict("this assignment was skipped")
-        prompts = Prompt.objects.filter(pk=assignment.prompt_id)
-        if assignment.status == Assignment.Status.RESERVED:  # its slot is still counted
-            prompts.update(num_rankings=F("num_rankings") + 1, num_reserved=Greatest(F("num_reserved") - 1, Value(0)))
-        else:  # expired: take a free slot, if one is left
-            prompt = prompts.select_for_update().only("num_rankings", "num_reserved").get()
-            if prompt.num_rankings + prompt.num_reserved >= assignment.labelers_per_prompt:
-                raise AssignmentConflict("this assignment expired and its slot went to another labeler")
-            prompts.update(num_rankings=F("num_rankings") + 1)
+        prompt = assignment.prompt
+        held = assignment.status == Assignment.Status.RESERVED  # else expired: its slot was given back
+        if not held and prompt.num_rankings + prompt.num_reserved >= assignment.labelers_per_prompt:
+            raise AssignmentConflict("this assignment expired and its slot went to another labeler")
+        agreement = prompt_agreement(prompt.pk, assignment.canary_id, adding=Judgement(tiers, flagged))
         ranking = Ranking.objects.create(
             assignment_id=assignment.pk,
             project_id=assignment.project_id,
-            prompt_id=assignment.prompt_id,
+            prompt_id=prompt.pk,
             labeler=labeler,
             tiers=tiers,
             flagged=flagged,
@@ -317,7 +322,10 @@ def submit_ranking(
             revised_at=now,
         )
         Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
-        store_prompt_agreement(assignment.prompt_id, assignment.canary_id)  # the prompt row is locked above
+        freed = Greatest(F("num_reserved") - 1, Value(0)) if held else F("num_reserved")
+        Prompt.objects.filter(pk=prompt.pk).update(
+            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=agreement
+        )
     return ranking, True
 
 

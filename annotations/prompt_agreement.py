@@ -8,17 +8,24 @@ from .consensus import Judgement, prompt_pairwise_agreement, strip_completions
 from .models import Prompt, Ranking
 
 
-def store_prompt_agreement(prompt_id: int, canary_id: int | None) -> float | None:
-    """Recompute and store the prompt's agreement from its rankings (one indexed read, one write).
-    Call inside the transaction that changed a ranking, after locking the prompt's row (the
-    counter update of a submission, or select_for_update), so that a concurrent change of another
-    ranking of the same prompt is either seen here or sees this one."""
+def prompt_agreement(prompt_id: int, canary_id: int | None, adding: Judgement | None = None) -> float | None:
+    """The prompt's agreement from its stored rankings (one read, on the prompt's index), with
+    `adding` counted as one more (a ranking about to be stored). Call inside the transaction
+    that changes a ranking, after locking the prompt's row, so that a concurrent change of
+    another ranking of the same prompt is either seen here or sees this one."""
     judgements = [
         Judgement(tiers, flagged)
         for tiers, flagged in Ranking.objects.filter(prompt_id=prompt_id).order_by().values_list("tiers", "flagged")
     ]
+    if adding is not None:
+        judgements.append(adding)
     if canary_id is not None:
         judgements = [strip_completions(judgement, {canary_id}) for judgement in judgements]
-    agreement = prompt_pairwise_agreement(judgements)
+    return prompt_pairwise_agreement(judgements)
+
+
+def store_prompt_agreement(prompt_id: int, canary_id: int | None) -> float | None:
+    """Recompute and store the prompt's agreement (one read, one write); see prompt_agreement."""
+    agreement = prompt_agreement(prompt_id, canary_id)
     Prompt.objects.filter(pk=prompt_id).update(agreement=agreement)
     return agreement

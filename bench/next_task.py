@@ -9,7 +9,7 @@ The project gets P prompts × 4 completions and 500 labelers with API tokens. On
 submits the ranking (not timed), so every timed `next` claims a new prompt, and the queue fills up
 the way it does in use (prompts closest to complete first). The SQL statements of one `next` are
 counted in-process (Django's test client on the same database, same code path), since gunicorn's
-workers keep no query log; the PREPARE a connection sends once per statement is not counted.
+workers keep no query log; BEGIN and COMMIT count (each is a round trip).
 """
 
 import argparse
@@ -30,8 +30,7 @@ def count_queries(tokens: list[str], samples: int = 50) -> list[int]:
         with CaptureQueriesContext(connection) as captured:
             response = client.post(f"/api/projects/{SLUG}/tasks/next/", HTTP_AUTHORIZATION=f"Token {token}")
         assert response.status_code == 200, response.status_code
-        # PREPARE goes once per connection and statement (annotations/rows.py), not per request.
-        counts.append(sum(not query["sql"].startswith("PREPARE ") for query in captured))
+        counts.append(len(captured))
         task = response.json()
         client.post(f"/api/assignments/{task['assignment']}/ranking/",
                     {"tiers": [[c["id"]] for c in task["completions"]], "flagged": []},

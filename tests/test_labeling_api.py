@@ -210,3 +210,18 @@ def test_ranking_accepts_what_the_documented_serializer_accepted(api, project, a
     assert response.status_code == 201, response.content
     stored = Ranking.objects.get(assignment_id=task["assignment"])
     assert (stored.tiers, stored.duration_ms) == ([[i] for i in ids], 1200)
+
+
+def test_a_malformed_ranking_is_a_400_keyed_by_the_field_with_a_summary(api, project, alice):
+    make_prompt(project, 3)
+    task = _next(api, alice).json()
+    url = f"/api/assignments/{task['assignment']}/ranking/"
+    for body, field, named in (({"tiers": [[1, "x"]]}, "tiers", "completion ids must be integers, got 'x'"),
+                               ({"tiers": [1, 2]}, "tiers", "each tier must be a list of completion ids"),
+                               ({"tiers": None}, "tiers", '"tiers" must be a list of lists'),
+                               ({"tiers": [[1]], "flagged": [True]}, "flagged", "completion ids must be integers")):
+        response = api(alice).post(url, body, format="json")
+        assert response.status_code == 400, body
+        assert field in response.json() and named in response.json()["detail"]
+        assert response.json()["detail"].startswith(f'"{field}"')
+    assert not Ranking.objects.exists()

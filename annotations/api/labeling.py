@@ -62,7 +62,8 @@ def _first_message(errors) -> str:
         for key, value in errors.items():
             message = _first_message(value)
             # Nested errors (a tier, an id) carry no field name: prefix it.
-            return message if isinstance(key, int) or message.startswith('"') else f'"{key}": {message}'
+            named = isinstance(key, int) or key == "non_field_errors" or message.startswith('"')
+            return message if named else f'"{key}": {message}'
     if isinstance(errors, list) and errors:
         return _first_message(errors[0])
     return str(errors)

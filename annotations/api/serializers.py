@@ -75,6 +75,7 @@ class IdList(NamedErrors, serializers.ListField):
         super().__init__(**kwargs)
         self.error_messages["json"] = '"{field}" must be JSON, got {value!r}'
         self.error_messages["not_a_list"] = '"{field}" must be a list of completion ids'
+        self.error_messages["null"] = self.error_messages["not_a_list"]
 
     def get_value(self, dictionary):
         if html.is_html_input(dictionary):  # one form field holding JSON text, not repeated fields
@@ -97,6 +98,7 @@ class Tiers(IdList):
         super().__init__(child=IdList(), **kwargs)
         self.child.error_messages["not_a_list"] = "each tier must be a list of completion ids"
         self.error_messages["not_a_list"] = '"{field}" must be a list of lists of completion ids'
+        self.error_messages["null"] = self.error_messages["not_a_list"]
         self.error_messages["required"] = '"{field}" is required'
 
 
