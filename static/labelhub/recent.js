@@ -59,24 +59,35 @@ export class RecentList {
   constructor({ list, empty, url, api, max = 50 }) {
     Object.assign(this, { list, empty, url, api, max });
     this.entries = [];
+    this.added = []; // entries added on this page, newest last
     this.open = null;
   }
 
   async refresh() {
     if (!this.url) return;
+    const addedBefore = this.added.length;
+    let fetched;
     try {
       const response = await this.api.request("GET", this.url);
       if (!response.ok) return;
-      this.entries = await response.json();
+      fetched = await response.json();
     } catch {
       return; // offline: the list stays as it was
     }
+    // Rankings submitted while the list was on its way may be missing from it: keep them on top.
+    this.entries = fetched;
+    for (const entry of this.added.slice(addedBefore)) this.put(entry);
     this.draw();
   }
 
   add(entry) {
-    this.entries = [entry, ...this.entries.filter((other) => other.assignment !== entry.assignment)].slice(0, this.max);
+    this.added.push(entry);
+    this.put(entry);
     this.draw();
+  }
+
+  put(entry) {
+    this.entries = [entry, ...this.entries.filter((other) => other.assignment !== entry.assignment)].slice(0, this.max);
   }
 
   /** Mark the entry being revised (an assignment id, or null). */
