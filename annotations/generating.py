@@ -87,11 +87,10 @@ def save_arrived(arrived: list[tuple[int, Generated]], params: dict, target: int
     Each prompt row is locked, so concurrent runs can neither overshoot the target nor reuse a position."""
     saved = 0
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Do not wait for the WAL flush: a crash can lose only the last few completions, never
-            # half of one, and the next run regenerates what is missing.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
+        # Do not wait for the WAL flush: a crash can lose only the last few completions, never
+        # half of one, and the next run regenerates what is missing.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
         for prompt_id, generated in sorted(arrived, key=lambda item: item[0]):  # one lock order: no deadlock
             last_position = Completion.objects.filter(prompt=OuterRef("pk")).order_by("-position").values(
                 "position")[:1]

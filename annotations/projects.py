@@ -1,10 +1,15 @@
 """Creating projects and versioning their instructions: shared by the CLI, the API and the demo."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from .models import InstructionVersion, Membership, Project, Prompt, Ranking
+from .project_rules import SETTINGS_FIELDS
 
 
 @transaction.atomic
@@ -16,8 +21,11 @@ def create_project(
     allow_ties: bool = True,
     instructions: str = "",
     created_by=None,
+    creator_is_admin: bool = False,
     **options,
 ) -> Project:
+    """A new project. The creator becomes an admin member when not staff, or when
+    `creator_is_admin` (the new-project page), so that the project is theirs to run."""
     project = Project.objects.create(
         slug=slug,
         name=name or slug,
@@ -28,8 +36,25 @@ def create_project(
     )
     if instructions:
         set_instructions(project, instructions)
-    if created_by is not None and not created_by.is_staff:
+    if created_by is not None and (creator_is_admin or not created_by.is_staff):
         Membership.objects.get_or_create(user=created_by, project=project, role=Membership.Role.ADMIN)
+    return project
+
+
+def settings_of(project: Project) -> dict[str, object]:
+    """The project's current settings, as the rules of project_rules.py read them."""
+    return {field: getattr(project, field) for field in SETTINGS_FIELDS}
+
+
+def update_project(project: Project, changes: dict[str, object]) -> Project:
+    """Store validated settings (see project_rules.settings_errors); unknown fields are refused."""
+    unknown = set(changes) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"not project settings: {', '.join(sorted(unknown))}")
+    for field, value in changes.items():
+        setattr(project, field, value)
+    if changes:
+        project.save(update_fields=list(changes))
     return project
 
 
@@ -73,3 +98,38 @@ def with_progress(projects: QuerySet[Project]) -> QuerySet[Project]:
             Prompt.objects.filter(project=OuterRef("pk"), num_rankings__gte=OuterRef("labelers_per_prompt"))
         ),
     )
+
+
+@dataclass(frozen=True)
+class LabelerTally:
+    user_id: int
+    username: str
+    done_today: int
+    done_total: int
+    member: bool  # still a labeler member (a removed labeler's rankings stay and are counted)
+
+
+def labeler_tallies(project: Project, now: datetime | None = None) -> list[LabelerTally]:
+    """Each labeler's rankings in the project, today and in total, most first: every labeler
+    member (with 0 when they have none) and anyone else who ranked. Two queries, whatever the size."""
+    now = now or timezone.now()
+    start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = {
+        row["labeler_id"]: row
+        for row in Ranking.objects.filter(project=project).values("labeler_id", "labeler__username")
+        .annotate(total=Count("pk"), today=Count("pk", filter=Q(submitted_at__gte=start_of_day)))
+        .order_by()
+    }
+    labeler_members = Membership.objects.filter(project=project, role=Membership.Role.LABELER)
+    members = dict(labeler_members.values_list("user_id", "user__username"))
+    tallies = [
+        LabelerTally(
+            user_id=user_id,
+            username=members.get(user_id) or counts[user_id]["labeler__username"],
+            done_today=counts.get(user_id, {}).get("today", 0),
+            done_total=counts.get(user_id, {}).get("total", 0),
+            member=user_id in members,
+        )
+        for user_id in members.keys() | counts.keys()
+    ]
+    return sorted(tallies, key=lambda tally: (-tally.done_total, tally.username))

@@ -1,15 +1,13 @@
 """Storing prompt sets: the one importer behind the upload page, the API and `manage.py import_prompts`.
 
 The file is validated completely first, as a stream; only a file without a single problem is then
-inserted, inside one transaction. On PostgreSQL the validation pass also stages the rows for COPY in
+inserted, inside one transaction. The validation pass also stages the rows for PostgreSQL's COPY in
 temporary files (one parse of the file), and the insert is two COPY statements (about ten times
-faster than INSERTs for long completions). Other databases read the file a second time and insert
-with bulk_create in batches.
+faster than INSERTs for long completions).
 """
 
 import os
 import tempfile
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
@@ -24,12 +22,10 @@ from .importing import (
     PromptRecord,
     PromptSetError,
     file_format,
-    parse_prompt_set,
     validate_prompt_set,
 )
 from .models import Completion, Project, Prompt, PromptSet
 
-BATCH_PROMPTS = 2000  # bulk_create batch (databases other than PostgreSQL)
 ID_BLOCK = 1000  # prompt ids reserved per sequence query
 COPY_CHUNK = 1 << 20  # bytes per read of the staged rows
 
@@ -58,22 +54,17 @@ def import_prompt_set(
         except PromptSetError as exc:
             _reject(prompt_set, exc.errors, exc.total_errors)
 
-        staged = stack.enter_context(CopyStage(project, prompt_set)) if connection.vendor == "postgresql" else None
+        staged = stack.enter_context(CopyStage(project, prompt_set))
         report = validate_prompt_set(
             stream, filename, generation_enabled=project.generation_enabled, taken_ids=_taken_ids(project),
-            on_valid=staged.add if staged else None,
+            on_valid=staged.add,
         )
         if not report.ok:
             _reject(prompt_set, report.errors, report.total_errors)
 
         try:
             with transaction.atomic():
-                if staged:
-                    staged.copy()
-                else:
-                    stream.seek(0)
-                    records = parse_prompt_set(stream, filename, generation_enabled=project.generation_enabled)
-                    _bulk_create(project, prompt_set, _only_valid(records))
+                staged.copy()
                 PromptSet.objects.filter(pk=prompt_set.pk).update(
                     status=PromptSet.Status.DONE, prompts=report.prompts, completions=report.completions
                 )
@@ -100,45 +91,6 @@ def _taken_ids(project: Project):
         return set(rows)
 
     return taken
-
-
-def _only_valid(items: Iterator[PromptRecord | ImportProblem]) -> Iterator[PromptRecord]:
-    for item in items:
-        if isinstance(item, ImportProblem):  # only if the file changed since it was validated
-            raise PromptSetError([item])
-        yield item
-
-
-def _batches(records: Iterator[PromptRecord], size: int) -> Iterator[list[PromptRecord]]:
-    batch: list[PromptRecord] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _bulk_create(project: Project, prompt_set: PromptSet, records: Iterator[PromptRecord]) -> None:
-    for batch in _batches(records, BATCH_PROMPTS):
-        _bulk_create_batch(project, prompt_set, batch)
-
-
-def _bulk_create_batch(project: Project, prompt_set: PromptSet, batch: list[PromptRecord]) -> None:
-    created = Prompt.objects.bulk_create(
-        Prompt(
-            project=project, prompt_set=prompt_set, external_id=record.external_id, text=record.text,
-            metadata=orjson.loads(record.metadata_json), num_completions=len(record.completions),
-        )
-        for record in batch
-    )
-    Completion.objects.bulk_create(
-        Completion(prompt_id=prompt.pk, position=position, text=completion.text, model=completion.model,
-                   source=Completion.Source.UPLOADED)
-        for prompt, record in zip(created, batch, strict=True)
-        for position, completion in enumerate(record.completions, start=1)
-    )
 
 
 # --- PostgreSQL COPY -------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Benchmark: the whole labeling loop (`next`, then the ranking) at 32 concurrent clients through
-gunicorn on PostgreSQL (issue 5 target: at least 300 rankings/s with p99 under 100 ms).
+the production web server on PostgreSQL (issue 5 target: at least 300 rankings/s with p99 under 100 ms).
 
     .venv/bin/python bench/labeling_loop.py [--prompts 100000] [--clients 32] [--seconds 20]
-        [--workers N] [--threads N] [--client-processes 4]
+        [--workers N] [--threads N] [--client-processes 4] [--server granian|gunicorn] [--options '...']
         [--database-url postgres://postgres@127.0.0.1:5432/lh_quality_bench]
 
 Each client is a thread with its own labeler and a minimal HTTP/1.1 client on a plain socket
@@ -12,7 +12,7 @@ a few processes so that they do not queue for one interpreter lock. Each loops:
 `POST /api/projects/{slug}/tasks/next/`, then `POST /api/assignments/{id}/ranking/` with the
 completions in the order shown. The first 3 seconds warm up and are not counted. Reported:
 rankings per second, the latency of each request kind and of the pair (p50, p99), and the CPU time
-that the server (gunicorn), PostgreSQL and the load generator used per ranking.
+that the web server, PostgreSQL and the load generator used per ranking.
 """
 
 import argparse
@@ -24,14 +24,14 @@ import time
 from urllib.parse import urlsplit
 
 import psutil
-from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, gunicorn, percentile, setup_django
+from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, percentile, setup_django, web_server
 
 WARM_UP_SECONDS = 3.0
 
 
 class LeanClient:
     """POST requests over one socket at a time: a new connection when the server closed the last
-    one (gunicorn.conf.py answers one request per connection), the same one while kept alive."""
+    one, the same one while kept alive."""
 
     def __init__(self, host: str, port: int, token: str) -> None:
         self.address = (host, port)
@@ -49,7 +49,7 @@ class LeanClient:
         head, _, content = data.partition(b"\r\n\r\n")
         status_line, *header_lines = head.split(b"\r\n")
         headers = {name.strip(): value for name, _, value in (line.lower().partition(b":") for line in header_lines)}
-        if b"content-length" not in headers:  # all this client reads (gunicorn sends it for these answers)
+        if b"content-length" not in headers:  # all this client reads (the servers send it for these answers)
             raise ValueError(f"an answer without Content-Length: {head[:200]!r}")
         length = int(headers[b"content-length"])
         while len(content) < length:
@@ -117,16 +117,14 @@ def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
     return seconds
 
 
-def process_groups(port: int, clients: list[int]) -> dict[str, list[psutil.Process]]:
-    """gunicorn's master and workers (by the port on their command line), PostgreSQL's processes
-    and the load generator's. Listed again at the end: a threaded worker opens database
-    connections (new PostgreSQL processes) while the run goes on."""
-    groups: dict[str, list[psutil.Process]] = {"gunicorn": [], "PostgreSQL": [], "load generator": []}
-    for process in psutil.process_iter(["name", "cmdline"]):
-        command = " ".join(process.info["cmdline"] or [])
-        if "gunicorn" in command and f":{port}" in command:
-            groups["gunicorn"].append(process)  # the master and each worker (they share the command line)
-        elif (process.info["name"] or "").startswith("postgres"):
+def process_groups(server: psutil.Process, clients: list[int]) -> dict[str, list[psutil.Process]]:
+    """The web server's processes (its master and workers), PostgreSQL's processes and the load
+    generator's. Listed again at the end: a threaded worker opens database connections (new
+    PostgreSQL processes) while the run goes on."""
+    groups: dict[str, list[psutil.Process]] = {"web server": [server, *server.children(recursive=True)],
+                                               "PostgreSQL": [], "load generator": []}
+    for process in psutil.process_iter(["name"]):
+        if (process.info["name"] or "").startswith("postgres"):
             groups["PostgreSQL"].append(process)
         elif process.pid in clients:
             groups["load generator"].append(process)
@@ -144,8 +142,10 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, help="default: gunicorn.conf.py's")
-    parser.add_argument("--threads", type=int, help="default: gunicorn.conf.py's")
+    parser.add_argument("--workers", type=int, help="default: the deployed setting")
+    parser.add_argument("--threads", type=int, help="default: the deployed setting")
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--options", default="", help="more gunicorn settings, e.g. '--keep-alive 5'")
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
@@ -157,8 +157,10 @@ def main() -> None:
     tokens = build_project(args.prompts, args.clients)
     results: dict = {"next": [], "ranking": [], "loop": [], "errors": [], "all": 0}
     spawn = multiprocessing.get_context("spawn")
-    with gunicorn(args.database_url, workers=args.workers, threads=args.threads) as base, \
-            spawn.Pool(args.client_processes) as pool:
+    with (
+        web_server(args.database_url, args.workers, args.threads, args.server, args.options) as (base, server_process),
+        spawn.Pool(args.client_processes) as pool,
+    ):
         address = urlsplit(base)  # warm each worker up
         for token in tokens:
             warm = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
@@ -168,8 +170,9 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM annotations_ranking")
             rankings_before = cursor.fetchone()[0]
+        server = psutil.Process(server_process.pid)
         clients = [child.pid for child in pool._pool]  # noqa: SLF001 - to read their CPU time
-        cpu_before = {name: cpu_seconds(group) for name, group in process_groups(address.port, clients).items()}
+        cpu_before = {name: cpu_seconds(group) for name, group in process_groups(server, clients).items()}
         now = time.perf_counter()
         count_from, stop_at = now + WARM_UP_SECONDS, now + WARM_UP_SECONDS + args.seconds
         shares = [tokens[i::args.client_processes] for i in range(args.client_processes)]
@@ -184,7 +187,7 @@ def main() -> None:
         for part in running.get():
             for kind in ("next", "ranking", "loop", "errors"):
                 results[kind].extend(part[kind])
-        cpu_after = {name: cpu_seconds(group) for name, group in process_groups(address.port, clients).items()}
+        cpu_after = {name: cpu_seconds(group) for name, group in process_groups(server, clients).items()}
         cpu = cpu_used(cpu_before, cpu_after)
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM annotations_ranking")
@@ -192,9 +195,11 @@ def main() -> None:
     if results["errors"]:
         print("errors:", results["errors"][:10])
     loops = results["loop"]
-    server = "gunicorn.conf.py" if args.workers is None and args.threads is None else \
+    setup = "deployed settings" if args.workers is None and args.threads is None else \
         f"{args.workers or 'conf'} workers × {args.threads or 'conf'} threads"
-    print(f"{args.clients} clients in {args.client_processes} processes, gunicorn ({server}), {args.prompts} prompts, "
+    setup += f", {args.options}" if args.options else ""
+    print(f"{args.clients} clients in {args.client_processes} processes, {args.server} ({setup}), "
+          f"{args.prompts} prompts, "
           f"{args.seconds:g} s measured after {WARM_UP_SECONDS:g} s warm-up")
     print(f"  rankings/s: {len(loops) / args.seconds:.1f} ({len(loops)} rankings)")
     for kind in ("next", "ranking", "loop"):

@@ -3,8 +3,8 @@
     .venv/bin/python bench/labeling_page.py [--tasks 100] [--completions 4] [--chars 1500]
         [--database-url postgres://postgres@127.0.0.1:5432/lh_browser_bench]
 
-Builds a fresh site (the PostgreSQL database given is dropped and created again; without one, SQLite
-in a temporary directory), a project of --tasks prompts with --completions completions of about
+Builds a fresh site (the PostgreSQL database given is dropped and created again; without one, the
+embedded PostgreSQL in a temporary directory), a project of --tasks prompts with --completions completions of about
 --chars characters each, and serves it with `manage.py runserver` (single process: this measures the
 page, not the server's throughput; bench/labeling_loop.py does that). Debian's Chromium then ranks
 every task by keyboard (J, Enter). Reported, from the page's own clock (performance.now()):
@@ -14,6 +14,7 @@ every task by keyboard (J, Enter). Reported, from the page's own clock (performa
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -73,7 +74,12 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as var_dir:
+    sys.path.insert(0, str(ROOT))
+    from labelhub import embedded_db
+
+    with tempfile.TemporaryDirectory() as var_dir, contextlib.ExitStack() as stack:
+        if not args.database_url:
+            stack.enter_context(embedded_db.running(Path(var_dir)))
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
         env.update(LABELHUB_VAR_DIR=var_dir, DEBUG="true")  # runserver serves the static files only with DEBUG
         if args.database_url:
@@ -143,7 +149,7 @@ def main() -> None:
             pressed = None
     turnovers.sort()
     p95 = percentile(turnovers, 0.95)
-    database = "PostgreSQL" if args.database_url else "SQLite"
+    database = "PostgreSQL" if args.database_url else "embedded PostgreSQL"
     print(f"labeling page, {database}, runserver, {args.tasks} tasks × {args.completions} completions × "
           f"~{args.chars} chars")
     print(f"first task on screen: {first_task_ms:.0f} ms after navigation start")

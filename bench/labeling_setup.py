@@ -1,6 +1,6 @@
 """Shared set-up of the labeling-loop benchmarks (bench/next_task.py, bench/labeling_loop.py):
 a PostgreSQL database with one project of P prompts × 4 completions, labelers with API tokens,
-and a gunicorn serving labelhub.wsgi:application on it."""
+and the production web server serving labelhub.wsgi:application on it."""
 
 import contextlib
 import json
@@ -91,18 +91,25 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, workers: int | None = None, threads: int | None = None):
-    """gunicorn serving the app on a free port, with the settings of gunicorn.conf.py unless
-    workers/threads are given; yields its base URL."""
+def web_server(database_url: str, workers: int | None = None, threads: int | None = None, server: str = "granian",
+               options: str = ""):
+    """The web server on a free port; yields (base URL, server process). "granian": the production
+    server exactly as `make serve`, the Dockerfile and compose start it (`python -m labelhub.serve`),
+    with its deployed settings unless workers/threads are given. "gunicorn": the alternative it was
+    measured against (bench/README.md), gthread worker, `options` as more command-line settings."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
-    command = [str(ROOT / ".venv/bin/gunicorn"), "labelhub.wsgi:application", "-b", f"127.0.0.1:{port}",
-               "--log-level", "warning"]
-    # Through the variables gunicorn.conf.py reads, so that what it derives (worker_connections) follows.
-    if workers is not None:
-        env["WEB_WORKERS"] = str(workers)
-    if threads is not None:
-        env["WEB_THREADS"] = str(threads)
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "LOG_LEVEL": "WARNING",
+           "WEB_BIND": f"127.0.0.1:{port}", "GRANIAN_LOG_LEVEL": "warning"}
+    if server == "granian":
+        command = [sys.executable, "-m", "labelhub.serve"]
+        if workers is not None:
+            env["WEB_WORKERS"] = str(workers)
+        if threads is not None:
+            env["WEB_THREADS"] = str(threads)
+    else:
+        command = [str(Path(sys.executable).with_name("gunicorn")), "labelhub.wsgi:application",
+                   "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--worker-class", "gthread",
+                   "--workers", str(workers or 3), "--threads", str(threads or 2), *options.split()]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -110,7 +117,7 @@ def gunicorn(database_url: str, workers: int | None = None, threads: int | None 
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

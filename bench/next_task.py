@@ -1,5 +1,5 @@
 """Benchmark: `POST /api/projects/{slug}/tasks/next/` with 100,000 prompts in the project, on
-PostgreSQL, through gunicorn (issue 5 target: at most 5 SQL queries and under 20 ms median).
+PostgreSQL, through the production web server (issue 5 target: at most 5 SQL queries and under 20 ms median).
 
     .venv/bin/python bench/next_task.py [--prompts 100000] [--requests 2000] [--workers N]
         [--database-url postgres://postgres@127.0.0.1:5432/lh_quality_bench]
@@ -8,7 +8,7 @@ The project gets P prompts × 4 completions and 500 labelers with API tokens. On
 `next` requests one after another, each from the next labeler in turn, and after each answer
 submits the ranking (not timed), so every timed `next` claims a new prompt, and the queue fills up
 the way it does in use (prompts closest to complete first). The SQL statements of one `next` are
-counted in-process (Django's test client on the same database, same code path), since gunicorn's
+counted in-process (Django's test client on the same database, same code path), since the server's
 workers keep no query log; BEGIN and COMMIT count (each is a round trip).
 """
 
@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, gunicorn, percentile, setup_django
+from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, percentile, setup_django, web_server
 
 
 def count_queries(tokens: list[str], samples: int = 50) -> list[int]:
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--labelers", type=int, default=500)
-    parser.add_argument("--workers", type=int, help="default: gunicorn.conf.py's")
+    parser.add_argument("--workers", type=int, help="default: the deployed setting")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
 
@@ -65,7 +65,10 @@ def main() -> None:
           f"max {max(queries)}")
 
     latencies = []
-    with gunicorn(args.database_url, workers=args.workers) as base, httpx.Client(base_url=base, timeout=30) as http:
+    with (
+        web_server(args.database_url, workers=args.workers) as (base, _),
+        httpx.Client(base_url=base, timeout=30) as http,
+    ):
         for i in range(args.requests + 100):
             headers = {"Authorization": f"Token {tokens[(i + 50) % len(tokens)]}"}
             before = time.perf_counter()
@@ -83,8 +86,8 @@ def main() -> None:
                     cursor.execute("ANALYZE annotations_assignment")
             if i >= 100:  # the first 100 warm the workers up
                 latencies.append(elapsed * 1000)
-    server = f"{args.workers} workers" if args.workers else "gunicorn.conf.py"
-    print(f"`next` through gunicorn ({server}), {len(latencies)} requests, one client: "
+    server = f"{args.workers} workers" if args.workers else "deployed settings"
+    print(f"`next` through granian ({server}), {len(latencies)} requests, one client: "
           f"median {statistics.median(latencies):.2f} ms, p90 {percentile(latencies, 0.9):.2f} ms, "
           f"p99 {percentile(latencies, 0.99):.2f} ms")
 

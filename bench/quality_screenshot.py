@@ -1,7 +1,7 @@
 """Screenshots of the quality page for the README (docs/screenshots/quality-page.png and
 prompt-rankings.png).
 
-Builds a throw-away site (SQLite in a temporary directory), fills a project with the synthetic
+Builds a throw-away site (the embedded PostgreSQL in a temporary directory), fills a project with the synthetic
 crowd of bench/quality.py (40 labelers, 4 of them misreaders, 30 rankings each, canaries on 10% of
 the prompts) through the real labeling functions (next_assignment, submit_ranking), serves it with
 `manage.py runserver` and photographs it with Debian's Chromium through Playwright:
@@ -10,6 +10,7 @@ the prompts) through the real labeling functions (next_assignment, submit_rankin
 """
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -89,13 +90,17 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as var_dir:
+    sys.path.insert(0, str(ROOT))
+    from labelhub import embedded_db
+
+    with tempfile.TemporaryDirectory() as var_dir, contextlib.ExitStack() as stack:
         for name in ("DATABASE_URL", "REDIS_URL"):
             os.environ.pop(name, None)
         os.environ.update(LABELHUB_VAR_DIR=var_dir, DEBUG="true", CELERY_TASK_ALWAYS_EAGER="true",
                           DJANGO_SETTINGS_MODULE="labelhub.settings")
         sys.path.insert(0, str(ROOT))
         manage = [sys.executable, str(ROOT / "manage.py")]
+        stack.enter_context(embedded_db.running(Path(var_dir)))
         subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True)
         import django
 

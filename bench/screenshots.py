@@ -1,6 +1,6 @@
 """Screenshots of the labeling page for the README and docs/screenshots/.
 
-Builds a throw-away demo site (SQLite in a temporary directory, `load_demo`), serves it with
+Builds a throw-away demo site (the embedded PostgreSQL in a temporary directory, `load_demo`), serves it with
 `manage.py runserver`, and photographs it with Debian's Chromium through Playwright:
 
     .venv/bin/python bench/screenshots.py [--out docs/screenshots]
@@ -102,7 +102,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as var_dir:
+    sys.path.insert(0, str(ROOT))
+    from labelhub import embedded_db
+
+    with tempfile.TemporaryDirectory() as var_dir, embedded_db.running(Path(var_dir)):
         server = start_site(var_dir, port)
         try:
             with sync_playwright() as playwright:

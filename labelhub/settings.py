@@ -1,8 +1,9 @@
 """LabelHub settings: one module, read from environment variables.
 
-With nothing set you get the embedded development setup: SQLite under var/ and Celery on
-kombu's filesystem transport (a worker started by `make run` picks tasks up, no Redis needed).
-Set DATABASE_URL and REDIS_URL for PostgreSQL and Redis. LABELHUB_PROFILE=production turns on
+With nothing set you get the embedded development setup: the embedded PostgreSQL under var/postgres
+(labelhub/embedded_db.py; `make run` and `make test` start it) and Celery on kombu's filesystem
+transport (a worker started by `make run` picks tasks up, no Redis needed). Set DATABASE_URL and
+REDIS_URL for another PostgreSQL and Redis. LABELHUB_PROFILE=production turns on
 the production profile (DEBUG off, SECRET_KEY required, secure cookies), which passes
 `manage.py check --deploy`.
 """
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from labelhub import embedded_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LABELHUB_VAR_DIR", BASE_DIR / "var"))
@@ -108,24 +111,15 @@ TEMPLATES = [
     },
 ]
 
-# Database: DATABASE_URL, else SQLite under var/. Connections persist across requests. The health
-# check (a `SELECT 1` before each request's first query) is off by default: it costs a round trip
-# per request on the labeling loop's hot path, and without it a connection the server closed fails
-# one request per worker, after which Django replaces it. DB_HEALTH_CHECKS=true turns it on.
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=600, conn_health_checks=env_bool("DB_HEALTH_CHECKS", False)
-    )}
-else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "labelhub.sqlite3",
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
-        }
-    }
+# Database: DATABASE_URL, else the embedded PostgreSQL's socket under var/ (labelhub/embedded_db.py,
+# started by `make run` and `make test`). Connections persist across requests. The health check (a
+# `SELECT 1` before each request's first query) is off by default: it costs a round trip per request
+# on the labeling loop's hot path, and without it a connection the server closed fails one request
+# per worker, after which Django replaces it. DB_HEALTH_CHECKS=true turns it on.
+DATABASE_URL = os.environ.get("DATABASE_URL", "") or embedded_db.url(VAR_DIR)
+DATABASES = {"default": dj_database_url.parse(
+    DATABASE_URL, conn_max_age=600, conn_health_checks=env_bool("DB_HEALTH_CHECKS", False)
+)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -175,13 +169,14 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _celery_dir = VAR_DIR / "celery"
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "in"),
         "data_folder_out": str(_celery_dir / "in"),
         "processed_folder": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),  # else ./control in the working directory
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = None

@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from annotations.views import exports, home, labeling, project_admin, quality
+from annotations.views import dashboard, exports, home, labeling, project_admin, project_settings, quality
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("projects/<slug:slug>/", project_admin.overview, name="project-admin"),
+    path("projects/new/", project_settings.new_project, name="project-new"),  # before the slug pattern
+    path("projects/<slug:slug>/", dashboard.dashboard, name="project-admin"),
+    path("projects/<slug:slug>/settings/", project_settings.project_settings, name="project-settings"),
     path("projects/<slug:slug>/prompt-sets/", project_admin.upload_prompt_set, name="project-upload"),
     path("projects/<slug:slug>/generate/", project_admin.generate, name="project-generate"),
     path("projects/<slug:slug>/label/", labeling.label_page, name="label"),

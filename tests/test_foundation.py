@@ -1,6 +1,5 @@
 """Set-up, settings, commands, deployment files: the ground everything else stands on."""
 
-import contextlib
 import io
 import os
 import re
@@ -55,12 +54,21 @@ def test_bad_boolean_setting_is_a_clear_error(monkeypatch):
 
 
 def test_database_url_selects_the_database_and_persists_connections(settings):
-    if os.environ.get("DATABASE_URL"):
-        assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-        assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 600
-        assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is (os.environ.get("DB_HEALTH_CHECKS") == "true")
-    else:
-        assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 600
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is (os.environ.get("DB_HEALTH_CHECKS") == "true")
+
+
+def test_without_database_url_the_embedded_postgresql_socket_under_var_is_used(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; import django; django.setup(); "
+         "db = settings.DATABASES['default']; print(db['ENGINE'], db['HOST'], db['NAME'])"],
+        cwd=ROOT, capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        | {"DJANGO_SETTINGS_MODULE": "labelhub.settings", "LABELHUB_VAR_DIR": str(tmp_path)},
+    )
+    assert result.stdout.split() == ["django.db.backends.postgresql", str((tmp_path / "postgres").resolve()),
+                                     "labelhub"], result.stderr
 
 
 def test_without_redis_celery_uses_the_filesystem_transport():
@@ -106,9 +114,10 @@ def test_add_user_reads_password_from_standard_input(db, monkeypatch):
     assert get_user_model().objects.get(username="stdin-user").check_password("piped-password")
 
 
-def test_command_errors_go_to_stderr_with_exit_status_1_and_no_traceback(tmp_path):
-    fresh = {"LABELHUB_VAR_DIR": str(tmp_path), "DATABASE_URL": "", "REDIS_URL": ""}
-    assert run_manage("migrate", "-v0", env=fresh).returncode == 0
+def test_command_errors_go_to_stderr_with_exit_status_1_and_no_traceback(db, tmp_path):
+    from .databases import subprocess_database_url
+
+    fresh = {"LABELHUB_VAR_DIR": str(tmp_path), "DATABASE_URL": subprocess_database_url(), "REDIS_URL": ""}
     result = run_manage("add_user", "x", "--role", "labeler", "--project", "nope", "--password", "pw-123456", env=fresh)
     assert result.returncode == 1
     assert "no project with slug 'nope'" in result.stderr
@@ -178,10 +187,7 @@ def test_compose_services_run_things_the_project_has():
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no health check"
     web = " ".join(services["web"]["command"])
-    wsgi_module, app_name = re.search(r"gunicorn (\S+):(\S+)", web).groups()
-    module = __import__(wsgi_module, fromlist=[app_name])
-    assert callable(getattr(module, app_name))
-    assert "migrate" in web
+    assert re.search(r"migrate --noinput && exec python -m labelhub.serve$", web)
     worker = services["worker"]["command"]
     assert worker[:4] == ["celery", "-A", "labelhub", "worker"]
     from labelhub.celery import app
@@ -201,145 +207,31 @@ def test_compose_services_run_things_the_project_has():
 
 def test_dockerfile_copies_what_the_image_needs():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for path in ("labelhub", "annotations", "templates", "static", "manage.py", "gunicorn.conf.py",
-                 "package-lock.json"):
+    for path in ("labelhub", "annotations", "templates", "static", "manage.py", "package-lock.json"):
         assert path in dockerfile
         assert (ROOT / path).exists()
-    assert "labelhub.wsgi:application" in dockerfile
+    assert 'CMD ["python", "-m", "labelhub.serve"]' in dockerfile
 
 
-@contextlib.contextmanager
-def _gunicorn_with_the_projects_config(workers: int, threads: int, options: str = ""):
-    """gunicorn started as the Dockerfile starts it (gunicorn.conf.py); yields a function that GETs
-    the login page on a new connection and returns (status, Connection header)."""
-    import http.client
-    import socket
-    import time
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "WEB_WORKERS": str(workers), "WEB_THREADS": str(threads), "WEB_BIND": f"127.0.0.1:{port}",
-           "GUNICORN_CMD_ARGS": options}
-    server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "labelhub.wsgi:application"],
-                              cwd=ROOT, env=env, stderr=subprocess.PIPE)
-
-    def get_login_page(timeout: float = 3) -> tuple[int, str | None]:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            connection.request("GET", "/accounts/login/")
-            response = connection.getresponse()
-            response.read()
-            return response.status, response.getheader("Connection")
-        finally:
-            connection.close()
-
-    get_login_page.port = port
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert get_login_page(timeout=10) == (200, "close")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        yield get_login_page
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def test_make_serve_runs_the_web_server_as_the_image_does():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^serve:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    assert recipe.strip() == "exec $(PY) -m labelhub.serve"  # no migrate, no set-up
 
 
-def test_gunicorn_with_the_projects_config_hands_requests_to_a_worker_with_a_free_thread():
-    """A worker whose threads are all taken accepts no connection: with two one-thread workers and
-    a client holding one of them (connected, request not sent), every other request is answered
-    at once by the other worker. A worker that accepted while busy would hold some of them until
-    gunicorn gives up waiting for the silent client's request (5 s)."""
-    import socket
-    import time
+def test_the_web_server_serves_the_wsgi_application_on_web_bind():
+    from labelhub.serve import granian_command
 
-    with (
-        _gunicorn_with_the_projects_config(workers=2, threads=1) as get_login_page,
-        socket.create_connection(("127.0.0.1", get_login_page.port)),  # a client that never sends
-    ):
-        time.sleep(0.5)  # accepted by one of the workers meanwhile
-        started = time.monotonic()
-        answers = [get_login_page() for _ in range(8)]
-        elapsed = time.monotonic() - started
-    assert answers == [(200, "close")] * 8
-    assert elapsed < 3
-
-
-def test_gunicorn_closing_a_connection_waits_for_the_client_without_holding_up_the_worker():
-    """After its answer the server sends FIN and waits for the client's (up to 2 s). A client that
-    read its answer but keeps its socket open must not delay the worker's next request, as it did
-    with gunicorn's own threaded worker (2 s)."""
-    import socket
-    import time
-
-    with (
-        _gunicorn_with_the_projects_config(workers=1, threads=2) as get_login_page,
-        socket.create_connection(("127.0.0.1", get_login_page.port), timeout=5) as slow,
-    ):
-        slow.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        received = b""
-        while b"\r\n\r\n" not in received:
-            received += slow.recv(65536)
-        head, _, body = received.partition(b"\r\n\r\n")
-        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-        while len(body) < length:
-            body += slow.recv(65536)
-        started = time.monotonic()
-        assert get_login_page() == (200, "close")
-        assert time.monotonic() - started < 1
-        assert slow.recv(1) == b""  # the server did close its side
-
-
-def test_a_gunicorn_worker_that_stops_finishes_the_graceful_closes_under_way():
-    """A worker restarting after max_requests still waits for a client that was sending a body the
-    server answered without reading (a 404): its connection is closed, not reset under it."""
-    import socket
-    import time
-
-    with (
-        _gunicorn_with_the_projects_config(workers=1, threads=2, options="--max-requests 2") as get_login_page,
-        socket.create_connection(("127.0.0.1", get_login_page.port), timeout=5) as uploader,
-    ):
-        # The start-up check was the worker's first request; this is its last before it restarts.
-        uploader.sendall(b"POST /api/nothing-here/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\n"
-                         + b"a" * 1000)
-        time.sleep(0.3)  # answered, and the worker is on its way out
-        for _ in range(20):  # the rest of the upload keeps coming, as from a slow client
-            uploader.sendall(b"b" * 2000)  # BrokenPipeError/ConnectionResetError once reset
-            time.sleep(0.02)
-        assert uploader.recv(65536).startswith(b"HTTP/1.1 404")
-
-
-def test_graceful_closes_waiting_at_once_are_capped_oldest_closed_first(monkeypatch):
-    """Clients that never close their side must not pile up open sockets in the worker."""
-    import socket
-    import time
-
-    from labelhub import gunicorn_worker
-
-    monkeypatch.setattr(gunicorn_worker, "LINGER_MAX_SOCKETS", 3)
-    closer = gunicorn_worker.GracefulCloser()
-    closer.start()
-    pairs = [socket.socketpair() for _ in range(5)]
-    for server_side, _ in pairs:
-        closer.close(server_side)
-        time.sleep(0.05)  # in order: the first ones are the oldest
-    deadline = time.monotonic() + 2
-    while len(closer.lingering) > 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert [server_side.fileno() == -1 for server_side, _ in pairs] == [True, True, False, False, False]
-    assert all(client_side.recv(1) == b"" for _, client_side in pairs)  # each got the server's FIN
-    for _, client_side in pairs:
-        client_side.close()  # the clients close: the rest are closed too
-    deadline = time.monotonic() + 2
-    while closer.busy() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not closer.busy() and all(server_side.fileno() == -1 for server_side, _ in pairs)
+    command = granian_command({"WEB_BIND": "127.0.0.1:9001", "WEB_WORKERS": "3", "WEB_THREADS": "4"})
+    assert command[1:5] == ["-m", "granian", "--interface", "wsgi"]
+    options = dict(zip(command[5:-1], command[6:-1], strict=False))
+    assert (options["--host"], options["--port"], options["--workers"], options["--blocking-threads"]) == (
+        "127.0.0.1", "9001", "3", "4")
+    wsgi_module, app_name = command[-1].split(":")
+    assert (wsgi_module, app_name) == ("labelhub.wsgi", "application")
+    assert callable(getattr(__import__(wsgi_module, fromlist=[app_name]), app_name))
+    default = granian_command({})
+    assert default[default.index("--host") + 1] == "0.0.0.0" and default[default.index("--port") + 1] == "8000"
 
 
 PUBLIC_PATHS = {"/api/auth/token/", "/api/schema/", "/api/docs/", "/accounts/login/", "/accounts/logout/",

@@ -65,7 +65,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after():
     assert backoff_delay(0, config, retry_after="120") == 8.0
 
 
-# --- eager runs (SQLite and PostgreSQL) -------------------------------------------------------------
+# --- eager runs ------------------------------------------------------------------------------------
 
 
 def test_generation_tops_up_every_prompt_and_records_model_and_params(db, llm, fast_retries, monkeypatch):

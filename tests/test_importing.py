@@ -286,14 +286,11 @@ def test_command_exits_1_without_traceback(tmp_path, project):
     import subprocess
     import sys
 
-    from django.conf import settings
+    from .databases import subprocess_database_url
 
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        pytest.skip("the subprocess cannot see the in-memory test database")
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b'{"prompt": ""}\n')
-    db = settings.DATABASES["default"]
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    env = {**os.environ, "DATABASE_URL": subprocess_database_url()}
     result = subprocess.run([sys.executable, "manage.py", "import_prompts", str(path), "--project", "nope"],
                             capture_output=True, text=True, env=env)
     assert result.returncode == 1

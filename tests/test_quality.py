@@ -92,8 +92,8 @@ def test_quality_page_shows_charts_and_the_labeler_table_to_admins(client, proje
     assert f"/projects/{project.slug}/quality/prompts/" in html
 
 
-def test_quality_page_is_for_admins_only(client, project, crowd, rita):
-    assert _login(client, rita).get(f"/projects/{project.slug}/quality/").status_code == 403
+def test_quality_page_is_refused_to_labelers(client, project, crowd):
+    assert _login(client, crowd[0]).get(f"/projects/{project.slug}/quality/").status_code == 403
 
 
 def test_quality_page_queries_do_not_grow_with_labelers_or_prompts(client, project, ada):

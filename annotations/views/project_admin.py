@@ -1,18 +1,19 @@
-"""The project overview for admins: counts, prompt sets and their errors, upload, generation."""
+"""Who may open a project's management pages, and the admin's actions on the dashboard: upload a
+prompt set, start generation. (The dashboard itself is views/dashboard.py.)"""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from ..generating import generation_status, start_generation
-from ..models import Project, PromptSet
+from ..generating import start_generation
+from ..models import Membership, Project
 from ..projects import with_progress
 from ..prompt_sets import PromptSetRejected, import_prompt_set
-from ..roles import is_project_admin, projects_visible_to
+from ..roles import is_project_admin, projects_visible_to, roles_in
 
 
 def administered_project(request: HttpRequest, slug: str) -> Project:
@@ -23,16 +24,14 @@ def administered_project(request: HttpRequest, slug: str) -> Project:
     return project
 
 
-@login_required
-def overview(request: HttpRequest, slug: str) -> HttpResponse:
-    project = administered_project(request, slug)
-    prompt_sets = PromptSet.objects.filter(project=project).select_related("uploaded_by").order_by("-created_at")[:20]
-    return render(request, "annotations/project_admin.html", {
-        "project": project,
-        "prompt_sets": prompt_sets,
-        "generation": generation_status(project),
-        "max_upload_mb": settings.LABELHUB_MAX_UPLOAD_BYTES / 1024 / 1024,
-    })
+def staff_page_project(request: HttpRequest, slug: str) -> tuple[Project, bool]:
+    """For the read-only pages of admins and researchers (dashboard, quality): the project and
+    whether the user is its admin. 404 to non-members, 403 to labelers."""
+    project = get_object_or_404(with_progress(projects_visible_to(request.user)), slug=slug)
+    roles = roles_in(request.user, project)
+    if not roles & {Membership.Role.ADMIN, Membership.Role.RESEARCHER}:
+        raise PermissionDenied("Only the project's admins and researchers may see this page.")
+    return project, Membership.Role.ADMIN in roles
 
 
 @login_required

@@ -1,6 +1,7 @@
-"""The quality page for admins: progress, agreement, per-labeler figures, possible misreaders,
-the prompts with most disagreement and their rankings side by side. Charts are server-rendered SVG
-(geometry computed here, drawn by the template)."""
+"""The quality page: progress, agreement, per-labeler figures, possible misreaders, the prompts with
+most disagreement and their rankings side by side. Admins and researchers of the project; for
+researchers it is read-only (no canary form) and labelers appear by pseudonym, as in the agreement
+API. Charts are server-rendered SVG (geometry computed here, drawn by the template)."""
 
 from datetime import timedelta
 
@@ -12,16 +13,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ..consensus import Judgement, consensus, pairwise_agreement, positions, strip_completions
+from ..consensus import MISREADER_MIN_RANKINGS, Judgement, consensus, pairwise_agreement, positions, strip_completions
 from ..models import Completion, Prompt, Ranking
-from ..quality import labeler_pseudonym, quality_report
-from .project_admin import administered_project
+from ..quality import LabelerRow, labeler_pseudonym, quality_report
+from .project_admin import administered_project, staff_page_project
 
 CHART_WIDTH, CHART_HEIGHT = 560, 180
 
 
-def bar_chart(values: list[tuple[str, int]], width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> dict:
-    """Bars for an SVG chart: each with its x, y, width, height, label and value."""
+def bar_chart(values: list[tuple[str, int]], width: int = CHART_WIDTH, height: int = CHART_HEIGHT,
+              label_every: int = 1) -> dict:
+    """Bars for an SVG chart: each with its x, y, width, height, label and value. Every
+    `label_every`-th bar, counting back from the last one, shows its label under the axis."""
     top = max((value for _, value in values), default=0) or 1
     slot = width / max(len(values), 1)
     bars = []
@@ -30,8 +33,10 @@ def bar_chart(values: list[tuple[str, int]], width: int = CHART_WIDTH, height: i
         bars.append({
             "x": round(i * slot + 2, 1), "y": round(height - bar_height, 1), "width": round(max(slot - 4, 1), 1),
             "height": round(bar_height, 1), "label": label, "value": value, "centre": round(i * slot + slot / 2, 1),
+            "show_label": (len(values) - 1 - i) % label_every == 0,
         })
-    return {"bars": bars, "width": width, "height": height, "max": top}
+    return {"bars": bars, "width": width, "height": height, "max": top, "top_y": 20, "middle_x": width / 2,
+            "middle_y": height / 2}
 
 
 def agreement_histogram(shares: list[float], bins: int = 10) -> dict:
@@ -45,7 +50,14 @@ def rankings_per_day_chart(per_day: list, days: int = 30) -> dict:
     today = timezone.localdate()
     counts = dict(per_day)
     span = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
-    return bar_chart([(day.strftime("%m-%d"), counts.get(day, 0)) for day in span])
+    return bar_chart([(day.strftime("%m-%d"), counts.get(day, 0)) for day in span], label_every=5)
+
+
+def rankings_still_needed(row: LabelerRow) -> int:
+    """How many more compared rankings (of prompts someone else also ranked) a labeler needs
+    before the misreader rule judges them; 0 once they are judged."""
+    compared = row.score.rankings if row.score else 0
+    return max(MISREADER_MIN_RANKINGS - compared, 0)
 
 
 def interval_chart(labelers: list, width: int = CHART_WIDTH, row_height: int = 18) -> dict:
@@ -58,7 +70,7 @@ def interval_chart(labelers: list, width: int = CHART_WIDTH, row_height: int = 1
             "x": round(row.score.agreement * width, 1),
             "low": round(row.score.ci_low * width, 1),
             "high": round(row.score.ci_high * width, 1),
-            "name": row.username,
+            "name": row.name,
             "misreader": row.possible_misreader,
         })
     return {"rows": rows, "width": width, "height": max(len(rows), 1) * row_height,
@@ -67,10 +79,16 @@ def interval_chart(labelers: list, width: int = CHART_WIDTH, row_height: int = 1
 
 @login_required
 def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
-    project = administered_project(request, slug)
+    project, is_admin = staff_page_project(request, slug)
     report = quality_report(project)
+    for row in report.labelers:
+        # Researchers see labelers as the exports and the agreement API show them: by pseudonym.
+        row.name = row.username if is_admin else row.pseudonym
+        row.needs = rankings_still_needed(row)
     return render(request, "annotations/quality.html", {
         "project": project,
+        "is_admin": is_admin,
+        "min_rankings": MISREADER_MIN_RANKINGS,
         "report": report,
         "histogram": agreement_histogram(report.prompt_agreements),
         "per_day": rankings_per_day_chart(report.rankings_per_day),
@@ -106,7 +124,7 @@ def canary_settings(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def prompt_rankings(request: HttpRequest, slug: str, prompt_id: int) -> HttpResponse:
     """One prompt's rankings side by side: a row per completion, a column per labeler."""
-    project = administered_project(request, slug)
+    project, is_admin = staff_page_project(request, slug)
     prompt = get_object_or_404(Prompt, pk=prompt_id, project=project)
     completions = list(Completion.objects.filter(prompt=prompt).order_by("position"))
     rankings = list(Ranking.objects.filter(prompt=prompt).select_related("labeler").order_by("submitted_at"))
@@ -134,7 +152,8 @@ def prompt_rankings(request: HttpRequest, slug: str, prompt_id: int) -> HttpResp
         rows.append({"completion": completion, "cells": cells, "consensus": verdict})
     rows.sort(key=lambda row: (row["consensus"] == "—", row["consensus"] == "flagged",
                                int(row["consensus"]) if row["consensus"].isdigit() else 0))
-    columns = [{"pseudonym": labeler_pseudonym(project, r.labeler_id), "username": r.labeler.username,
+    columns = [{"pseudonym": labeler_pseudonym(project, r.labeler_id),
+                "name": r.labeler.username if is_admin else labeler_pseudonym(project, r.labeler_id),
                 "seconds": r.duration_ms / 1000 if r.duration_ms else None} for r in rankings]
     return render(request, "annotations/prompt_rankings.html", {
         "project": project,
