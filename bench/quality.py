@@ -262,7 +262,23 @@ def main() -> None:
     parser.add_argument("--rankings-per-labeler", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=5, help="independent crowds to average over")
     parser.add_argument("--seed", type=int, default=1, help="first seed")
+    parser.add_argument("--adaptive", action="store_true",
+                        help="compare fixed k=3 with adaptive overlap (bench/adaptive_overlap.py)")
+    parser.add_argument("--targets", default="0.5,0.6,0.7,0.8", help="agreement targets for --adaptive")
+    parser.add_argument("--misreader-share", type=float, default=MISREADER_SHARE)
+    parser.add_argument("--normal-accuracy", type=float, default=NORMAL_ACCURACY)
     args = parser.parse_args()
+    globals().update(MISREADER_SHARE=args.misreader_share, NORMAL_ACCURACY=args.normal_accuracy)  # a noisier crowd
+    if args.adaptive:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import adaptive_overlap
+        import quality  # the same module under its own name, for adaptive_overlap's imports
+
+        quality.MISREADER_SHARE, quality.NORMAL_ACCURACY = args.misreader_share, args.normal_accuracy
+        seeds = [args.seed + i for i in range(args.seeds)]
+        adaptive_overlap.report(args.labelers, args.rankings_per_labeler, seeds,
+                                [float(t) for t in args.targets.split(",")])
+        return
 
     results = [simulate(args.labelers, args.rankings_per_labeler, args.seed + i) for i in range(args.seeds)]
     first = results[0]

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from annotations.views import dashboard, exports, home, labeling, project_admin, project_settings, quality
+from annotations.views import dashboard, exports, home, labeling, project_admin, project_settings, prompts, quality
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -13,7 +13,9 @@ urlpatterns = [
     path("projects/<slug:slug>/label/", labeling.label_page, name="label"),
     path("projects/<slug:slug>/exports/", exports.exports_page, name="project-exports"),
     path("projects/<slug:slug>/quality/", quality.quality_page, name="project-quality"),
-    path("projects/<slug:slug>/quality/prompts/<int:prompt_id>/", quality.prompt_rankings, name="prompt-rankings"),
+    path("projects/<slug:slug>/quality/prompts/<int:prompt_id>/", prompts.old_prompt_rankings, name="prompt-rankings"),
+    path("projects/<slug:slug>/prompts/", prompts.prompt_list, name="project-prompts"),
+    path("projects/<slug:slug>/prompts/<int:prompt_id>/", prompts.prompt_detail, name="project-prompt"),
     path("projects/<slug:slug>/quality/canaries/", quality.canary_settings, name="canary-settings"),
     path("projects/<slug:slug>/instructions/accept/", labeling.accept_instructions, name="accept-instructions"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -89,7 +89,7 @@ def test_quality_page_shows_charts_and_the_labeler_table_to_admins(client, proje
     html = response.content.decode()
     assert html.count("<svg") == 3
     assert 'data-labeler="' + labeler_pseudonym(project, crowd[2].pk) + '"' in html
-    assert f"/projects/{project.slug}/quality/prompts/" in html
+    assert f"/projects/{project.slug}/prompts/" in html  # least-agreement prompts link to the prompts browser
 
 
 def test_quality_page_is_refused_to_labelers(client, project, crowd):
@@ -111,24 +111,6 @@ def test_quality_page_queries_do_not_grow_with_labelers_or_prompts(client, proje
     with CaptureQueriesContext(connection) as large:
         client.get(f"/projects/{project.slug}/quality/")
     assert len(large) == len(small)
-
-
-def test_prompt_page_shows_each_labelers_tiers_side_by_side(client, project, crowd, ada):
-    prompt = Prompt.objects.filter(project=project).first()
-    response = _login(client, ada).get(f"/projects/{project.slug}/quality/prompts/{prompt.pk}/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    first = completion_ids(prompt)[0]
-    row = html.split(f'data-completion-row="{first}"')[1].split("</tr>")[0]
-    # alice and bob put the first completion first, carol last; the consensus follows the two.
-    assert [cell.split("<")[0] for cell in row.split("<td>")[1:]] == ["1", "1", "3", ""]
-    assert "<strong>1</strong>" in row
-
-
-def test_prompt_text_is_shown_as_text(client, project, ada):
-    prompt = make_prompt(project, ["<b>bold</b>", "plain"], text="<script>x</script>")
-    html = _login(client, ada).get(f"/projects/{project.slug}/quality/prompts/{prompt.pk}/").content.decode()
-    assert "&lt;script&gt;x&lt;/script&gt;" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
 
 
 # --- Canaries ------------------------------------------------------------------------------------

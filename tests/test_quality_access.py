@@ -57,7 +57,7 @@ def test_researcher_cannot_change_canaries(project, rita):
     assert not project.canaries_enabled
 
 
-@pytest.mark.parametrize("path", ["/projects/helpful/quality/", "/projects/helpful/quality/prompts/{id}/"])
+@pytest.mark.parametrize("path", ["/projects/helpful/quality/", "/projects/helpful/prompts/{id}/"])
 def test_quality_pages_per_role(project, ranked, alice, rita, ada, path):
     path = path.format(id=ranked[0].pk)
     assert get(None, path).status_code == 302
@@ -69,7 +69,7 @@ def test_quality_pages_per_role(project, ranked, alice, rita, ada, path):
 
 
 def test_researcher_sees_pseudonyms_on_the_rankings_page(project, ranked, rita, alice, ada):
-    path = f"/projects/helpful/quality/prompts/{ranked[0].pk}/"
+    path = f"/projects/helpful/prompts/{ranked[0].pk}/"
     assert ">alice<" not in get(rita, path).content.decode()
     assert labeler_pseudonym(project, alice.pk) in get(rita, path).content.decode()
     assert "alice" in get(ada, path).content.decode()
@@ -78,7 +78,7 @@ def test_researcher_sees_pseudonyms_on_the_rankings_page(project, ranked, rita, 
 def test_prompt_of_another_project_is_404(project, ranked, rita):
     other = Project.objects.create(slug="other", name="Other")
     prompt = Prompt.objects.create(project=other, text="x")
-    assert get(rita, f"/projects/helpful/quality/prompts/{prompt.pk}/").status_code == 404
+    assert get(rita, f"/projects/helpful/prompts/{prompt.pk}/").status_code == 404
 
 
 def test_page_says_how_many_more_rankings_a_labeler_needs_to_be_judged(project, ranked, ada, alice):

@@ -9,13 +9,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ..consensus import MISREADER_MIN_RANKINGS, Judgement, consensus, pairwise_agreement, positions, strip_completions
-from ..models import Completion, Prompt, Ranking
-from ..quality import LabelerRow, labeler_pseudonym, quality_report
+from ..consensus import MISREADER_MIN_RANKINGS
+from ..quality import LabelerRow, quality_report
 from .project_admin import administered_project, staff_page_project
 
 CHART_WIDTH, CHART_HEIGHT = 560, 180
@@ -119,46 +118,3 @@ def canary_settings(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.success(request, "Canaries off: no new ones are added (existing ones stay, and stay out of exports).")
     return redirect("project-quality", slug=project.slug)
-
-
-@login_required
-def prompt_rankings(request: HttpRequest, slug: str, prompt_id: int) -> HttpResponse:
-    """One prompt's rankings side by side: a row per completion, a column per labeler."""
-    project, is_admin = staff_page_project(request, slug)
-    prompt = get_object_or_404(Prompt, pk=prompt_id, project=project)
-    completions = list(Completion.objects.filter(prompt=prompt).order_by("position"))
-    rankings = list(Ranking.objects.filter(prompt=prompt).select_related("labeler").order_by("submitted_at"))
-    canaries = {c.pk for c in completions if c.is_canary}
-    judgements = [strip_completions(Judgement(r.tiers, r.flagged), canaries) for r in rankings]
-    merged = consensus(judgements) if judgements else Judgement([], [])
-    merged_place = positions(merged)
-    places = [positions(Judgement(r.tiers, r.flagged)) for r in rankings]
-    rows = []
-    for completion in completions:
-        cells = []
-        for place, ranking in zip(places, rankings, strict=True):
-            if completion.pk in ranking.flagged:
-                cells.append("flagged")
-            elif completion.pk in place:
-                cells.append(str(place[completion.pk] + 1))
-            else:
-                cells.append("—")  # not shown to this labeler
-        if completion.pk in merged.flagged:
-            verdict = "flagged"
-        elif completion.pk in merged_place:
-            verdict = str(merged_place[completion.pk] + 1)
-        else:
-            verdict = "—"
-        rows.append({"completion": completion, "cells": cells, "consensus": verdict})
-    rows.sort(key=lambda row: (row["consensus"] == "—", row["consensus"] == "flagged",
-                               int(row["consensus"]) if row["consensus"].isdigit() else 0))
-    columns = [{"pseudonym": labeler_pseudonym(project, r.labeler_id),
-                "name": r.labeler.username if is_admin else labeler_pseudonym(project, r.labeler_id),
-                "seconds": r.duration_ms / 1000 if r.duration_ms else None} for r in rankings]
-    return render(request, "annotations/prompt_rankings.html", {
-        "project": project,
-        "prompt": prompt,
-        "columns": columns,
-        "rows": rows,
-        "agreement": pairwise_agreement(judgements).share,
-    })

@@ -1,0 +1,84 @@
+"""Benchmark: the Bradley–Terry leaderboard (annotations/leaderboard.py) for 100,000 prompts × 4
+models, fit + 200 bootstrap resamples by prompt (issue 15 target: under 2 s and 200 MB).
+
+    .venv/bin/python bench/leaderboard.py [--prompts 100000] [--models 4] [--rankings 3]
+        [--bootstrap 200] [--labeler-pairs]
+
+Each prompt has one completion per model, hidden model strengths decide each pair (Bradley–Terry,
+10% ties). By default one record per consensus pair (6 a prompt with 4 models: 600,000 records),
+as the Django side feeds them; with --labeler-pairs one record per labeler pair (rankings × 6:
+1,800,000 records). The records are streamed through PairTable.add one by one (as rows from the
+database would be), then the leaderboard is computed. Peak RSS is the process's maximum resident
+set (ru_maxrss), Python and numpy included.
+"""
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from annotations.leaderboard import PairTable  # noqa: E402 - after the path set-up, to run from a checkout
+
+
+def records(prompts: int, models: int, per_prompt: int, seed: int):
+    """(prompt, model_a, model_b, outcome, length_a, length_b), generated in blocks of prompts."""
+    rng = np.random.default_rng(seed)
+    names = [f"model-{i}" for i in range(models)]
+    strength = np.linspace(-0.6, 0.6, models)
+    pairs = [(i, j) for i in range(models) for j in range(i + 1, models)]
+    block = 10_000
+    for start in range(0, prompts, block):
+        count = min(block, prompts - start)
+        lengths = rng.integers(50, 2000, size=(count, models))
+        for i, j in pairs:
+            p_a = 1 / (1 + np.exp(strength[j] - strength[i] - 0.0005 * (lengths[:, i] - lengths[:, j])))
+            draws = rng.random((count, per_prompt))
+            tie = rng.random((count, per_prompt)) < 0.1
+            for prompt in range(count):
+                for k in range(per_prompt):
+                    outcome = "tie" if tie[prompt, k] else "a" if draws[prompt, k] < p_a[prompt] else "b"
+                    yield start + prompt, names[i], names[j], outcome, int(lengths[prompt, i]), int(lengths[prompt, j])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prompts", type=int, default=100_000)
+    parser.add_argument("--models", type=int, default=4)
+    parser.add_argument("--rankings", type=int, default=3)
+    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--labeler-pairs", action="store_true", help="one record per labeler pair, not consensus")
+    args = parser.parse_args()
+
+    per_prompt = args.rankings if args.labeler_pairs else 1
+    started = time.perf_counter()
+    table = PairTable().extend(records(args.prompts, args.models, per_prompt, seed=1))
+    collected = time.perf_counter() - started
+    rss_before_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    started, cpu = time.perf_counter(), time.process_time()
+    board = table.leaderboard(bootstrap=args.bootstrap, seed=0)
+    fitted, fitted_cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    kind = "labeler pairs" if args.labeler_pairs else "consensus pairs"
+    print(f"{args.prompts} prompts × {args.models} models, {len(table.arrays()[0])} records ({kind}), "
+          f"{args.bootstrap} bootstrap resamples by prompt")
+    for row in board.models:
+        print(f"  {row.model:<10} {row.score:8.1f}  [{row.ci_low:8.1f}, {row.ci_high:8.1f}]  "
+              f"{row.wins}/{row.losses}/{row.ties} of {row.pairs}  longer won {row.longer_won:.3f}")
+    print(f"time: collecting the records {collected:.2f} s (Python loop over PairTable.add, not the target), "
+          f"fit + bootstrap {fitted:.2f} s wall, {fitted_cpu:.2f} s CPU; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
+    print(f"peak RSS: {rss_before_fit:.0f} MB after collecting, {peak:.0f} MB after the fit")
+    met = fitted < 2 and peak < 200  # wall time: on a loaded machine the CPU time is the fairer figure
+    print(f"target (fit + bootstrap under 2 s, peak RSS under 200 MB): {'met' if met else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()
