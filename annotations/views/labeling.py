@@ -1,8 +1,10 @@
 """The labeler's bench: the labeling page and its instructions gate.
 
-The page itself is a shell: rank.js fetches each task from the API (`tasks/next`) and submits
-rankings to it, so the page never reloads between tasks. The gate is server-side: until the
-labeler has confirmed the project's current instructions, the page shows them instead."""
+The page itself is a shell: its modules (static/labelhub/rank.js) fetch each task from the API
+(`tasks/next`), submit rankings to it and reopen the labeler's recent rankings for revision
+(`my-rankings`, `GET`/`PUT` of a ranking), so the page never reloads between tasks. The gate is
+server-side: until the labeler has confirmed the project's current instructions, the page shows
+them instead."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -47,9 +49,10 @@ def label_page(request: HttpRequest, slug: str) -> HttpResponse:
             "instructions": instructions,
             "instructions_html": render_markdown(instructions.text) if instructions else "",
             "next_url": reverse("api-next-task", args=[project.slug]),
-            # The API's per-assignment URLs, with 0 standing for the assignment id (rank.js fills it in).
+            # The API's per-assignment URLs, with 0 standing for the assignment id (the page fills it in).
             "ranking_url": reverse("api-ranking", args=[0]),
             "skip_url": reverse("api-skip", args=[0]),
+            "my_rankings_url": reverse("api-my-rankings", args=[project.slug]),
         },
     )
 
