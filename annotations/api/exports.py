@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -18,6 +18,7 @@ from ..models import Export
 from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
 from ..roles import projects_visible_to
 from ..tasks import export_pairs_task
+from .docs import BAD_REQUEST, EXPORT_ID, FORBIDDEN, NOT_FOUND, SLUG, ErrorOut, detail_example
 from .permissions import project_for, require_exporter
 
 
@@ -55,6 +56,22 @@ class ExportOut(serializers.ModelSerializer):
         return f"/api/exports/{export.pk}/download/" if export.status == Export.Status.DONE else None
 
 
+ExportStartedOut = inline_serializer("ExportStartedOut", {
+    "id": serializers.IntegerField(help_text="Poll GET /api/exports/{id}/ with it."),
+    "status": serializers.CharField(help_text="queued, then running, done or failed."),
+})
+
+EXPORT_DONE_EXAMPLE = {
+    "id": 12, "project": "helpful", "status": "done", "progress": 1.0,
+    "counts": {"prompts": 40, "rankings": 120, "pairs": 96, "pairs_train": 86, "pairs_test": 10},
+    "params": {"format": "jsonl", "mode": "labeler", "flagged": "drop", "ties": "drop", "seed": 0,
+               "test_fraction": 0.1},
+    "sha256": "3f1c...e9", "error": "", "requested_by": "rita", "created": "2026-12-02T07:40:11Z",
+    "started_at": "2026-12-02T07:40:11Z", "finished_at": "2026-12-02T07:40:13Z",
+    "download": "/api/exports/12/download/",
+}
+
+
 def export_for(request, export_id: int) -> Export:
     """The export, if the user may see its project (404 otherwise) and export from it (403)."""
     export = (
@@ -68,15 +85,34 @@ def export_for(request, export_id: int) -> Export:
     return export
 
 
+@extend_schema(tags=["exports"], parameters=[SLUG])
 class ProjectExports(APIView):
-    @extend_schema(responses=ExportOut(many=True))
+    @extend_schema(
+        summary="The project's exports, newest first (researchers and admins)",
+        responses={200: ExportOut(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
+        examples=[OpenApiExample("One finished export", value=[EXPORT_DONE_EXAMPLE], response_only=True)],
+    )
     def get(self, request, slug: str):
         project = project_for(request, slug)
         require_exporter(request, project)
         exports = Export.objects.filter(project=project).select_related("project", "requested_by")
         return Response(ExportOut(exports, many=True).data)
 
-    @extend_schema(request=ExportIn, responses={202: ExportOut})
+    @extend_schema(
+        summary="Start an export of pairwise preferences (researchers and admins)",
+        description="The bundle is built by the worker: poll `GET /api/exports/{id}/` until `status` is `done`, "
+                    "then download the zip. Unknown or contradictory options answer 400 naming the option.",
+        request=ExportIn,
+        responses={202: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample("JSONL with a test split", request_only=True,
+                           value={"format": "jsonl", "mode": "labeler", "flagged": "drop", "ties": "drop",
+                                  "test_fraction": 0.1, "seed": 0}),
+            OpenApiExample("Queued", value={"id": 12, "status": "queued"}, response_only=True, status_codes=["202"]),
+            OpenApiExample("A bad option", value={"format": ['"xml" is not a valid choice.']}, response_only=True,
+                           status_codes=["400"]),
+        ],
+    )
     def post(self, request, slug: str):
         project = project_for(request, slug)
         require_exporter(request, project)
@@ -87,14 +123,33 @@ class ProjectExports(APIView):
         return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema(tags=["exports"], parameters=[EXPORT_ID])
 class ExportDetail(APIView):
-    @extend_schema(responses=ExportOut)
+    @extend_schema(
+        summary="An export's status, progress (0–1) and counts",
+        description="`download` is set once `status` is `done`; `error` says why when it is `failed`.",
+        responses={200: ExportOut, 403: FORBIDDEN, 404: NOT_FOUND},
+        examples=[OpenApiExample("Done", value=EXPORT_DONE_EXAMPLE, response_only=True)],
+    )
     def get(self, request, export_id: int):
         return Response(ExportOut(export_for(request, export_id)).data)
 
 
+@extend_schema(tags=["exports"], parameters=[EXPORT_ID])
 class ExportDownload(APIView):
-    @extend_schema(responses={(200, "application/zip"): bytes, 409: dict})
+    @extend_schema(
+        summary="Download a finished export's bundle as a zip",
+        description="The zip holds the pairs (train/test), rankings.jsonl, the manifest and the dataset card. "
+                    "Load the JSONL with `datasets.load_dataset(\"json\", data_files=...)`.",
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The bundle."),
+            403: FORBIDDEN, 404: NOT_FOUND,
+            409: OpenApiResponse(ErrorOut, description="The export is not done yet (queued, running or failed)."),
+            410: OpenApiResponse(ErrorOut, description="The export's files were deleted from the server."),
+        },
+        examples=[detail_example("Not done yet", "the export is running, not done", "409"),
+                  detail_example("Files gone", "the export's files are gone", "410")],
+    )
     def get(self, request, export_id: int):
         export = export_for(request, export_id)
         if export.status != Export.Status.DONE:

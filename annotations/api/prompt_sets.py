@@ -1,13 +1,14 @@
 """Prompt-set upload: the same importer as `manage.py import_prompts`, answered when it has finished."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..prompt_sets import PromptSetRejected, import_prompt_set
+from .docs import FORBIDDEN, NOT_FOUND, SLUG, ErrorOut, detail_example
 from .permissions import project_for, require_admin
 
 # Room for the multipart envelope around a file of exactly the limit.
@@ -16,6 +17,29 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 class PromptSetUpload(serializers.Serializer):
     file = serializers.FileField()
+
+
+PromptSetOut = inline_serializer("PromptSetOut", {
+    "id": serializers.IntegerField(),
+    "prompts": serializers.IntegerField(help_text="Prompts imported."),
+    "completions": serializers.IntegerField(help_text="Completions imported with them."),
+    "status": serializers.CharField(),
+    "filename": serializers.CharField(),
+})
+
+class ImportProblemOut(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True, required=False,
+                                    help_text="The JSONL line (CSV files say `row`); null for the whole file.")
+    row = serializers.IntegerField(allow_null=True, required=False, help_text="The CSV row, for CSV files.")
+    field = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+PromptSetRejectedOut = inline_serializer("PromptSetRejectedOut", {
+    "errors": ImportProblemOut(many=True, help_text="The first problems found; nothing was imported."),
+    "total_errors": serializers.IntegerField(),
+    "prompt_set": serializers.IntegerField(required=False, help_text="The rejected upload, kept for the record."),
+})
 
 
 def too_large_message() -> str:
@@ -28,13 +52,31 @@ def rejection_body(exc: PromptSetRejected) -> dict:
             "prompt_set": exc.prompt_set.pk}
 
 
+@extend_schema(tags=["prompt sets"], parameters=[SLUG])
 class PromptSetCreate(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
+        summary="Upload a prompt set (JSONL or CSV) as the multipart field `file` (project admins)",
+        description="All or nothing: a file with any bad line is refused with every problem listed, line by line. "
+                    'A JSONL line is `{"id": "p1", "prompt": "...", "completions": ["...", "..."]}` '
+                    "(completions optional: generate them).",
         request={"multipart/form-data": PromptSetUpload},
-        responses={201: dict, 400: OpenApiResponse(description='{"errors": [...], "total_errors": n}'),
-                   413: OpenApiResponse(description="file larger than LABELHUB_MAX_UPLOAD_BYTES")},
+        responses={
+            201: PromptSetOut,
+            400: OpenApiResponse(PromptSetRejectedOut, description="The file was refused; nothing was imported."),
+            403: FORBIDDEN, 404: NOT_FOUND,
+            413: OpenApiResponse(ErrorOut, description="The file is larger than LABELHUB_MAX_UPLOAD_BYTES."),
+        },
+        examples=[
+            OpenApiExample("Imported", response_only=True, status_codes=["201"],
+                           value={"id": 4, "prompts": 40, "completions": 0, "status": "imported",
+                                  "filename": "prompts.jsonl"}),
+            OpenApiExample("A bad line", response_only=True, status_codes=["400"], value={
+                "errors": [{"line": 7, "field": "prompt", "message": "line 7: \"prompt\" is empty"}],
+                "total_errors": 1, "prompt_set": 5}),
+            detail_example("Too large", "the file is larger than the upload limit of 20 MB (20971520 bytes)", "413"),
+        ],
     )
     def post(self, request, slug: str):
         project = project_for(request, slug)

@@ -1,11 +1,10 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
-from . import exports, generation, instructions, labeling, projects, prompt_sets, quality, team
+from . import auth, exports, generation, instructions, labeling, projects, prompt_sets, quality, team
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", auth.obtain_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("projects/", projects.ProjectList.as_view(), name="api-projects"),
