@@ -6,7 +6,14 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, OpenApiTypes, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -41,7 +48,42 @@ class ExportIn(serializers.Serializer):
         return data
 
 
+class SplitCounts(serializers.Serializer):
+    pairs = serializers.IntegerField()
+    prompts = serializers.IntegerField()
+    rankings = serializers.IntegerField()
+
+
+class ExportCountsDoc(serializers.Serializer):
+    pairs = serializers.IntegerField()
+    prompts = serializers.IntegerField()
+    rankings = serializers.IntegerField()
+    labelers_excluded = serializers.IntegerField()
+    identical_pairs_dropped = serializers.IntegerField(help_text="Pairs of identical texts, never exported.")
+    splits = serializers.DictField(child=SplitCounts(), help_text="Per split: train, and test when asked for.")
+
+
+# The JSON columns, described for the docs; they render exactly as the model's JSON does.
+@extend_schema_field(ExportCountsDoc(help_text="Filled in when the export is done; {} before."))
+class CountsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(ExportIn(help_text="The options the export was made with."))
+class ParamsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"},
+                      "description": "SHA-256 of the bundle and of each file in it."})
+class Sha256Field(serializers.JSONField):
+    pass
+
+
 class ExportOut(serializers.ModelSerializer):
+    counts = CountsField(read_only=True)
+    params = ParamsField(read_only=True)
+    sha256 = Sha256Field(read_only=True)
     project = serializers.CharField(source="project.slug")
     requested_by = serializers.CharField(source="requested_by.username", default=None)
     created = serializers.DateTimeField(source="created_at")
@@ -61,14 +103,17 @@ ExportStartedOut = inline_serializer("ExportStartedOut", {
     "status": serializers.CharField(help_text="queued, then running, done or failed."),
 })
 
-EXPORT_DONE_EXAMPLE = {
-    "id": 12, "project": "helpful", "status": "done", "progress": 1.0,
-    "counts": {"prompts": 40, "rankings": 120, "pairs": 96, "pairs_train": 86, "pairs_test": 10},
-    "params": {"format": "jsonl", "mode": "labeler", "flagged": "drop", "ties": "drop", "seed": 0,
-               "test_fraction": 0.1},
-    "sha256": "3f1c...e9", "error": "", "requested_by": "rita", "created": "2026-12-02T07:40:11Z",
-    "started_at": "2026-12-02T07:40:11Z", "finished_at": "2026-12-02T07:40:13Z",
-    "download": "/api/exports/12/download/",
+EXPORT_DONE_EXAMPLE = {  # as the README's walkthrough got it
+    "id": 2, "project": "helpful", "status": "done", "progress": 1.0,
+    "counts": {"pairs": 9, "splits": {"train": {"pairs": 9, "prompts": 2, "rankings": 4}}, "prompts": 2,
+               "rankings": 4, "labelers_excluded": 0, "identical_pairs_dropped": 0},
+    "params": {"mode": "labeler", "seed": 0, "ties": "drop", "format": "jsonl", "margin": None, "flagged": "drop",
+               "complete_only": False, "test_fraction": None, "exclude_labelers_below": None},
+    "sha256": {"bundle": "8f37b3e4…", "README.md": "f33b6403…", "pairs.jsonl": "2c4bc415…",
+               "rankings.jsonl": "c4f6ebb1…"},
+    "error": "", "requested_by": "ada", "created": "2026-12-02T07:32:13.426867Z",
+    "started_at": "2026-12-02T07:32:13.431745Z", "finished_at": "2026-12-02T07:32:13.507917Z",
+    "download": "/api/exports/2/download/",
 }
 
 
@@ -108,7 +153,7 @@ class ProjectExports(APIView):
             OpenApiExample("JSONL with a test split", request_only=True,
                            value={"format": "jsonl", "mode": "labeler", "flagged": "drop", "ties": "drop",
                                   "test_fraction": 0.1, "seed": 0}),
-            OpenApiExample("Queued", value={"id": 12, "status": "queued"}, response_only=True, status_codes=["202"]),
+            OpenApiExample("Queued", value={"id": 2, "status": "queued"}, response_only=True, status_codes=["202"]),
             OpenApiExample("A bad option", value={"format": ['"xml" is not a valid choice.']}, response_only=True,
                            status_codes=["400"]),
         ],

@@ -28,7 +28,7 @@ PROJECT_EXAMPLE = {
     "slug": "helpful", "name": "Helpfulness", "criterion": "helpfulness", "labelers_per_prompt": 3,
     "allow_ties": True, "reservation_minutes": 30, "generation_enabled": True, "target_completions": 3,
     "llm_base_url": "http://127.0.0.1:8001/v1", "llm_model": "qwen2.5-7b", "llm_api_key_env": "OPENAI_API_KEY",
-    "temperature": 0.7, "top_p": 1.0, "max_tokens": 512, "system_prompt": "", "generation_concurrency": 4,
+    "temperature": 1.0, "top_p": 1.0, "max_tokens": 512, "system_prompt": "", "generation_concurrency": 16,
     "prompts": 40, "completions": 120, "rankings": 57, "prompts_complete": 15, "instructions_version": 1,
     "created_at": "2026-12-01T09:00:00Z",
 }

@@ -70,7 +70,7 @@ class PromptSetCreate(APIView):
         },
         examples=[
             OpenApiExample("Imported", response_only=True, status_codes=["201"],
-                           value={"id": 4, "prompts": 40, "completions": 0, "status": "imported",
+                           value={"id": 4, "prompts": 40, "completions": 0, "status": "done",
                                   "filename": "prompts.jsonl"}),
             OpenApiExample("A bad line", response_only=True, status_codes=["400"], value={
                 "errors": [{"line": 7, "field": "prompt", "message": "line 7: \"prompt\" is empty"}],
