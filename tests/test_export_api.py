@@ -284,13 +284,14 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
     import subprocess
     import sys
 
+    from .databases import subprocess_database_url
+
     project = make_project_elsewhere()
     labeler = make_user("kim", "labeler", project)
     for _ in range(20):
         rank(make_prompt(project, 4), labeler, [[1], [2], [3], [4]])
     export = Export.objects.create(project=project, params=ExportOptions().as_dict())
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    url = subprocess_database_url()  # the test database, also when it is the embedded server's socket
     script = (
         "import os, signal, django\n"
         "django.setup()\n"
