@@ -40,6 +40,12 @@ def rita(project):
 
 
 @pytest.fixture
+def pam(project):
+    """A project admin who is not staff."""
+    return make_user("pam", "admin", project)
+
+
+@pytest.fixture
 def ada(db):
     return make_user("ada", "admin")
 

@@ -42,3 +42,13 @@ def make_prompt(project: Project, completions: int | list[str] = 3, external_id:
 
 def completion_ids(prompt: Prompt) -> list[int]:
     return list(prompt.completions.order_by("position").values_list("pk", flat=True))
+
+
+def page_client(user=None):
+    """A browser-like test client, signed in as `user` (anonymous when None)."""
+    from django.test import Client
+
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client

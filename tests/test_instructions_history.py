@@ -10,23 +10,11 @@ from annotations.projects import set_instructions
 from annotations.textdiff import diff_lines
 
 from .export_builders import rank
-from .factories import make_project, make_prompt, make_user
+from .factories import make_project, make_prompt, make_user, page_client
 
 PAGE = "/projects/helpful/instructions/"
 API = "/api/projects/helpful/instructions/"
 PREVIEW = "/api/projects/helpful/instructions/preview/"
-
-
-def page_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def pam(project):
-    """A project admin who is not staff."""
-    return make_user("pam", "admin", project)
 
 
 def versions(project) -> list[tuple[int, str]]:

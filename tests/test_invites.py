@@ -15,21 +15,9 @@ from django.utils import timezone
 from annotations.models import Invite, Membership
 from annotations.team import InviteInvalid, accept_invite, create_invite
 
-from .factories import PASSWORD, make_project, make_user
+from .factories import PASSWORD, make_project, make_user, page_client
 
 NEW_PASSWORD = "lunar-tractor-melody-42"
-
-
-@pytest.fixture
-def pam(project):
-    return make_user("pam", "admin", project)
-
-
-def page_client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def join(client: Client, token: str, username: str = "newbie", password: str = NEW_PASSWORD, again: str | None = None):

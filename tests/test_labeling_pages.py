@@ -8,13 +8,7 @@ from annotations.models import InstructionAcceptance, Membership
 from annotations.projects import set_instructions
 from annotations.roles import grant_role
 
-from .factories import make_project, make_user
-
-
-def page_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from .factories import make_project, make_user, page_client
 
 
 def label_url(slug: str = "helpful") -> str:

@@ -6,29 +6,16 @@ import threading
 
 import pytest
 from django.db import connection
-from django.test import Client
 
 from annotations.assignment import next_assignment
 from annotations.models import Assignment, Membership, Prompt, Ranking
 from annotations.team import LastAdmin, add_member, members, remove_member
 
 from .export_builders import rank
-from .factories import make_prompt, make_user
+from .factories import make_prompt, make_user, page_client
 
 TEAM = "/projects/helpful/team/"
 MEMBERS = "/api/projects/helpful/members/"
-
-
-def page_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def pam(project):
-    """A project admin who is not staff."""
-    return make_user("pam", "admin", project)
 
 
 def roles_of(project, user) -> set[str]:
