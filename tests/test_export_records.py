@@ -69,6 +69,7 @@ def test_export_leaves_out_identical_pairs_and_the_manifest_counts_them(tmp_path
     assert len(rows) == 2 * 2 + 3  # each labeler's twin pair is left out
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["identical_pairs_dropped"] == 2
+    assert manifest["identical_pairs_dropped"] == 2
     assert manifest["counts"]["pairs"] == 7
     assert "left out: **2**" in (out / "README.md").read_text()
 
@@ -77,6 +78,7 @@ def test_manifest_counts_zero_identical_pairs_when_there_are_none(tmp_path, proj
     rank(make_prompt(project, 3), alice, [[1], [2], [3]])
     manifest = json.loads((export(tmp_path) / "manifest.json").read_text())
     assert manifest["counts"]["identical_pairs_dropped"] == 0
+    assert manifest["identical_pairs_dropped"] == 0
 
 
 # --- revisions ----------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ def write_bundle(
         "columns": list(options.columns),
         "instructions_versions": versions,
         "rankings_without_instructions_version": result.rankings_by_version.get(None, 0),
+        # PRODUCT names it at the manifest's top level; `counts` carries it too, beside the other counts.
+        "identical_pairs_dropped": counts["identical_pairs_dropped"],
         "counts": counts,
         "files": {name: {"sha256": digest, "bytes": (out_dir / name).stat().st_size}
                   for name, digest in checksums.items()},
