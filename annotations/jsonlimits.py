@@ -51,7 +51,7 @@ def loads_bounded(data: bytes | str, max_depth: int = MAX_DEPTH):
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():  # orjson stops at 1024 levels
             raise JsonTooDeep(f"nested deeper than {max_depth} levels")
         raise
     return check_depth(value, max_depth)

@@ -4,11 +4,11 @@ LABELHUB_MAX_JSON_DEPTH answers 400. DRF's own parser reads any size into memory
 json module recurse until a RecursionError (a 500)."""
 
 from django.conf import settings
-from rest_framework import status
+from rest_framework import renderers, status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser
 
-from ..jsonlimits import JsonTooDeep, TooLarge, read_bounded_json
+from ..jsonlimits import TooLarge, read_bounded_json
 
 
 class RequestTooLarge(APIException):
@@ -17,9 +17,13 @@ class RequestTooLarge(APIException):
     default_code = "too_large"
 
 
-class BoundedJSONParser(JSONParser):
-    """DRF's JSONParser with the size bound checked while reading and the depth bound after parsing
-    (orjson itself stops at 1024 levels, so parsing never recurses deeper than that)."""
+class BoundedJSONParser(BaseParser):
+    """JSON with the size bound checked before and while reading and the depth bound after parsing
+    (orjson itself stops at 1024 levels, so parsing never recurses deeper than that). Not a subclass
+    of DRF's JSONParser on purpose: DRF reads a JSONParser's whole body into memory before parsing."""
+
+    media_type = "application/json"
+    renderer_class = renderers.JSONRenderer
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.LABELHUB_MAX_JSON_BYTES
@@ -32,7 +36,5 @@ class BoundedJSONParser(JSONParser):
         except TooLarge as exc:
             raise RequestTooLarge(f"The JSON body is larger than the limit of {limit:,} bytes"
                                   f"{f' ({exc.size:,} bytes sent)' if exc.size else ''}.")
-        except JsonTooDeep as exc:
-            raise ParseError(f"JSON parse error - {exc}")
-        except ValueError as exc:
+        except ValueError as exc:  # invalid JSON, invalid UTF-8, or JsonTooDeep
             raise ParseError(f"JSON parse error - {exc}")
