@@ -3,9 +3,9 @@ exists: it must not import views (annotations/api/auth.py has the token endpoint
 
 from datetime import timedelta
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.utils import timezone
-from axes.backends import AxesStandaloneBackend
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
