@@ -176,10 +176,11 @@ def read_csv(stream: BinaryIO) -> Iterator[Raw]:
     Lines are decoded with surrogateescape so that a bad byte is reported with its row, not as a
     crash somewhere in the middle of the file."""
     csv.field_size_limit(1 << 30)  # completions can be long; the csv module's default is 128 KiB
-    reader = csv.reader(_decoded_lines(stream))
+    # strict: a quote left open at the end (a truncated file) is an error, not a last prompt cut short.
+    reader = csv.reader(_decoded_lines(stream), strict=True)
     header = None
     data_rows = 0
-    for row_number, cells in enumerate(reader, start=1):
+    for row_number, cells in _csv_rows(reader):
         if header is None:
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines before the header
@@ -218,6 +219,20 @@ def read_csv(stream: BinaryIO) -> Iterator[Raw]:
         yield 0, None, ImportProblem("the file is empty: no header row", field="file")
     elif not data_rows:
         yield 0, None, ImportProblem("the file has a header but no prompts", field="file")
+
+
+def _csv_rows(reader) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells); the csv module's own errors become a PromptSetError naming the row."""
+    row_number = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise PromptSetError([ImportProblem(f"not valid CSV ({exc})", "row", row_number + 1)])
+        row_number += 1
+        yield row_number, cells
 
 
 def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
