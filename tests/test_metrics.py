@@ -1,6 +1,7 @@
 """/metrics: Prometheus text for the operator, behind METRICS_ENABLED and METRICS_TOKEN."""
 
 import os
+import time
 import zipfile
 from datetime import timedelta
 
@@ -186,3 +187,69 @@ def test_a_broker_that_is_down_gives_broker_up_0_not_a_failed_scrape(metrics_on,
     text = scrape()
     assert value(text, "labelhub_broker_up") == 0
     assert value(text, "labelhub_jobs", kind="export", state="queued") == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 5.0) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own test server
+        return response.read().decode()
+
+
+def test_the_production_servers_worker_processes_are_summed_in_one_scrape(transactional_db, tmp_path):
+    """labelhub.serve with two granian workers and METRICS_ENABLED: each worker counts its own
+    requests in PROMETHEUS_MULTIPROC_DIR (emptied at start) and any worker's scrape sums them."""
+    import signal
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    port = _free_port()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_99999.db").write_bytes(b"left by a previous run")
+    env = {**os.environ, "WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "2", "WEB_THREADS": "2",
+           "METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "LABELHUB_VAR_DIR": str(tmp_path / "var")}
+    root = Path(__file__).resolve().parent.parent
+    server = subprocess.Popen([sys.executable, "-m", "labelhub.serve"], cwd=root, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _get(f"{base}/healthz", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                assert server.poll() is None, "the server exited"
+                time.sleep(0.3)
+        time.sleep(2)  # the second worker too
+        healthz = dict(view="healthz", method="GET", status="2xx")
+        # Probes that timed out while a worker was still starting were served (and counted) later.
+        before = value(_get(f"{base}/metrics"), "labelhub_http_request_duration_seconds_count", **healthz)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: _get(f"{base}/healthz"), range(59)))
+        served_by = {path.name for path in metrics_dir.glob("histogram_*.db")}
+        scrapes = [_get(f"{base}/metrics") for _ in range(6)]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert not (metrics_dir / "counter_99999.db").exists()  # the last run's counts are gone
+    assert len(served_by) == 2, served_by  # both processes served requests (and wrote their files)
+    counts = {value(text, "labelhub_http_request_duration_seconds_count", **healthz) for text in scrapes}
+    assert before >= 1 and counts == {before + 59}
