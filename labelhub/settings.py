@@ -191,6 +191,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_EAGER_PROPAGATES = True
+# LOG_FORMAT=json: the worker keeps Django's LOGGING (JSON lines) instead of installing its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = os.environ.get("LOG_FORMAT", "text") != "json"
 
 # LLM generation (OpenAI-compatible server). A project may override each of these.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8001/v1")
