@@ -86,6 +86,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: gives each request its id (X-Request-ID), times it, logs it (LOG_FORMAT=json) and counts it
+    # in the latency histogram (METRICS_ENABLED); labelhub/observability.py.
+    "labelhub.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -127,6 +130,8 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "") or embedded_db.url(VAR_DIR)
 DATABASES = {"default": dj_database_url.parse(
     DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600), conn_health_checks=env_bool("DB_HEALTH_CHECKS", True)
 )}
+# A database that does not answer a connection within seconds is down: /readyz says so rather than hang.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 3))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Login throttling (django-axes): after 10 failed attempts for one username from one address, that
@@ -219,6 +224,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_EAGER_PROPAGATES = True
+# LOG_FORMAT=json: the worker keeps Django's LOGGING (JSON lines) instead of installing its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = os.environ.get("LOG_FORMAT", "text") != "json"
 
 # LLM generation (OpenAI-compatible server). A project may override each of these.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8001/v1")
@@ -278,16 +285,33 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Logs: LOG_FORMAT=json writes every line as one JSON object (labelhub/observability.py), with one
+# line per request and per job event and the request id in each; text (the default) is plain lines.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
+LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")  # a line per request (text: the server logs them)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(levelname)s %(name)s %(message)s"},
+        "json": {"()": "labelhub.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Operations: /healthz, /readyz always; /metrics (Prometheus text) with METRICS_ENABLED=true, behind
+# `Authorization: Bearer <METRICS_TOKEN>` when that is set. labelhub/health.py, labelhub/metrics.py.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Probes and scrapes reach the server over plain HTTP from inside the network: no redirect to https.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

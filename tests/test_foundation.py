@@ -237,7 +237,8 @@ def test_the_web_server_serves_the_wsgi_application_on_web_bind():
 
 PUBLIC_PATHS = {"/api/auth/token/", "/api/schema/", "/api/docs/", "/accounts/login/", "/accounts/logout/",
                 "/accounts/password_reset/", "/accounts/password_reset/done/", "/accounts/reset/done/",
-                "/invite/1/"}  # an invite link's page is for people without an account (tests/test_invites.py)
+                "/invite/1/",  # an invite link's page is for people without an account (tests/test_invites.py)
+                "/healthz", "/readyz", "/metrics"}  # probes, and the scrape behind its own token (tests/test_health.py)
 
 
 def _concrete_paths(patterns, prefix=""):
