@@ -17,6 +17,7 @@ if not REDIS_URL:
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.LABELHUB_WORK_DIR = tmp_path / "work"  # an export's scratch files (export/storing.py)
 
 
 @pytest.fixture
