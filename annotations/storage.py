@@ -2,8 +2,9 @@
 S3-compatible bucket (STORAGE_URL, settings.py). Everything that writes, serves or deletes an
 uploaded prompt set or an export bundle goes through here, so no host needs another host's disk.
 
-Names are relative to the storage's root: `exports/<export id>/<zip>`,
-`prompt-sets/<project id>/<prompt set id>/<file name>`."""
+Names are relative to the storage's root: `exports/<export id>/<attempt>/<zip>`,
+`uploads/<project id>/<prompt set id>/<file name>`: one prefix per export and per project, so
+removing an export's or a project's files is one `delete_prefix`."""
 
 import contextlib
 import hashlib
@@ -30,7 +31,7 @@ def export_prefix(export_id: int) -> str:
 
 
 def prompt_set_prefix(project_id: int) -> str:
-    return f"prompt-sets/{project_id}"
+    return f"uploads/{project_id}"
 
 
 class HashingSink(io.RawIOBase):
@@ -77,8 +78,22 @@ def open_for_writing(name: str) -> Iterator[HashingSink]:
     except BaseException:
         handle.close()
         storage.delete(name)
+        _remove_empty_directories(name)
         raise
     handle.close()
+
+
+def _remove_empty_directories(name: str) -> None:
+    """Local storage: the directories above `name` that are now empty (object stores have none)."""
+    if not is_local():
+        return
+    for parent in Path(name).parents:
+        if str(parent) == ".":
+            return
+        try:
+            Path(default_storage.path(str(parent))).rmdir()
+        except OSError:
+            return  # not empty: nor are the ones above
 
 
 def delete_prefix(prefix: str) -> int:
@@ -98,6 +113,7 @@ def delete_prefix(prefix: str) -> int:
     if is_local(storage):  # leave no empty directory behind
         with contextlib.suppress(OSError):
             Path(storage.path(prefix)).rmdir()
+        _remove_empty_directories(prefix)
     return removed
 
 

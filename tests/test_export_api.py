@@ -131,7 +131,7 @@ def test_export_runs_after_commit_and_is_done_with_progress_1_counts_and_zip(
         assert sorted(archive.namelist()) == ["README.md", "manifest.json", "pairs.jsonl", "rankings.jsonl"]
     # The zip is the one file kept; the worker's scratch files are gone.
     stored = Path(settings.MEDIA_ROOT) / "exports" / str(export_id)
-    assert [p.name for p in stored.iterdir()] == [f"labelhub-helpful-export-{export_id}.zip"]
+    assert [p.name for p in stored.rglob("*") if p.is_file()] == [f"labelhub-helpful-export-{export_id}.zip"]
     assert list(Path(settings.LABELHUB_WORK_DIR).rglob("*.jsonl")) == []
 
 
@@ -207,8 +207,8 @@ def test_export_left_running_by_a_killed_worker_is_taken_back_only_on_redelivery
     assert export.status == "done" and export.counts["pairs"] == 12
     assert not dead_attempt.exists()
     assert list((Path(settings.LABELHUB_WORK_DIR) / "exports").iterdir()) == []
-    assert [p.name for p in (Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)).iterdir()] == [
-        f"labelhub-helpful-export-{export.pk}.zip"]
+    stored = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
+    assert [p.name for p in stored.rglob("*") if p.is_file()] == [f"labelhub-helpful-export-{export.pk}.zip"]
 
 
 def test_done_export_is_not_run_again(ranked, rita):
@@ -324,7 +324,7 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
     export.refresh_from_db()
     assert export.status == "done" and export.counts["pairs"] == 20 * 6
     assert list(scratch.iterdir()) == []
-    assert [p.name for p in base.iterdir()] == [f"labelhub-elsewhere-export-{export.pk}.zip"]
+    assert [p.name for p in base.rglob("*") if p.is_file()] == [f"labelhub-elsewhere-export-{export.pk}.zip"]
 
 
 def test_home_page_links_researchers_to_the_export_page(client, project, rita):

@@ -4,6 +4,7 @@ permission check, streaming multipart writes, deletion. The local-disk variants:
 
 import hashlib
 import io
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -49,7 +50,7 @@ def test_an_accepted_upload_is_kept_in_the_bucket_and_nothing_on_local_disk(api,
     response = upload_file(api, pam, PROMPTS, "prompts.jsonl")
     assert response.status_code == 201, response.content
     prompt_set = PromptSet.objects.get(pk=response.json()["id"])
-    key = f"{prefix}/prompt-sets/{project.pk}/{prompt_set.pk}/prompts.jsonl"
+    key = f"{prefix}/uploads/{project.pk}/{prompt_set.pk}/prompts.jsonl"
     assert prompt_set.stored_as == key.removeprefix(f"{prefix}/")
     assert keys(client, bucket) == [key]
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == PROMPTS
@@ -120,7 +121,8 @@ def test_an_export_run_by_the_worker_is_stored_in_the_bucket_and_downloaded_by_a
     assert started.status_code == 202
     export = wait_for(started.json()["id"])
     assert export.status == "done", export.error
-    key = f"{prefix}/exports/{export.pk}/labelhub-helpful-export-{export.pk}.zip"
+    key = f"{prefix}/{export.files['bundle']}"
+    assert re.fullmatch(rf"{prefix}/exports/{export.pk}/[0-9a-f]{{8}}/labelhub-helpful-export-{export.pk}\.zip", key)
     assert key in keys(client, bucket)
     assert local_files(settings) == []  # neither the zip nor the worker's scratch files stay on disk
 
@@ -168,7 +170,8 @@ def test_deleting_an_exports_prefix_and_a_projects_prefix_removes_their_objects(
     assert storage.delete_prefix(storage.export_prefix(exports[0].pk)) == 1
     assert storage.delete_prefix(storage.export_prefix(exports[0].pk)) == 0  # again: nothing, no error
     assert storage.delete_prefix(storage.prompt_set_prefix(project.pk)) == 1
-    assert keys(client, bucket) == [f"{prefix}/exports/{exports[1].pk}/labelhub-helpful-export-{exports[1].pk}.zip"]
+    exports[1].refresh_from_db()
+    assert keys(client, bucket) == [f"{prefix}/{exports[1].files['bundle']}"]
 
 
 # --- local storage ------------------------------------------------------------------------------------
@@ -183,7 +186,8 @@ def test_behind_nginx_a_local_download_is_handed_to_the_proxy_after_the_permissi
     assert api(alice).get(f"/api/exports/{export.pk}/download/").status_code == 403
     response = api(rita).get(f"/api/exports/{export.pk}/download/")
     assert response.status_code == 200
-    name = f"exports/{export.pk}/labelhub-helpful-export-{export.pk}.zip"
+    name = Export.objects.get(pk=export.pk).files["bundle"]
+    assert name.startswith(f"exports/{export.pk}/") and name.endswith(f"/labelhub-helpful-export-{export.pk}.zip")
     assert response["X-Accel-Redirect"] == f"/protected-media/{name}"
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"].startswith('attachment; filename="labelhub-helpful-export-')
@@ -212,3 +216,32 @@ def test_storage_url_must_name_an_s3_bucket():
     assert (options["bucket_name"], options["location"], options["default_acl"]) == ("team-data", "labelhub/prod",
                                                                                        None)
     assert default_storage is not None
+
+
+def test_an_attempt_that_lost_its_export_leaves_no_zip_and_the_winner_keeps_its_own(project, rita, object_storage,
+                                                                                   monkeypatch):
+    """Two attempts of one export (a worker presumed dead wakes up): each stores under its own name;
+    the one that finds the export no longer running removes its zip, and the finished export's zip
+    is never overwritten."""
+    from annotations.export import storing
+
+    client, bucket, prefix, _ = object_storage
+    make_user("kim", "labeler", project)
+    export = Export.objects.create(project=project, requested_by=rita, params=ExportOptions().as_dict())
+    real_store = storing.store_bundle
+
+    def taken_over_meanwhile(export_row, options, progress=None):
+        stored = real_store(export_row, options, progress)
+        Export.objects.filter(pk=export_row.pk).update(status=Export.Status.FAILED)  # someone else's now
+        return stored
+
+    monkeypatch.setattr(storing, "store_bundle", taken_over_meanwhile)
+    assert run_export(export.pk) is False
+    assert keys(client, bucket) == []
+    monkeypatch.setattr(storing, "store_bundle", real_store)
+    Export.objects.filter(pk=export.pk).update(status=Export.Status.QUEUED)
+    dead = f"exports/{export.pk}/deadbeef/labelhub-helpful-export-{export.pk}.zip"  # a dead attempt's zip
+    client.put_object(Bucket=bucket, Key=f"{prefix}/{dead}", Body=b"half")
+    assert run_export(export.pk) is True
+    export.refresh_from_db()
+    assert keys(client, bucket) == [f"{prefix}/{export.files['bundle']}"] and dead not in export.files["bundle"]

@@ -102,7 +102,7 @@ def test_upload_on_a_export_started_on_b_run_by_the_worker_downloaded_on_a(hosts
     body, headers = multipart("file", "prompts.jsonl", PROMPTS)
     status, _, answer = request("POST", f"{web_a}/api/projects/helpful/prompt-sets/", token["pam"], body, headers)
     assert status == 201, answer
-    assert f"{prefix}/prompt-sets/{project.pk}/{orjson.loads(answer)['id']}/prompts.jsonl" in [
+    assert f"{prefix}/uploads/{project.pk}/{orjson.loads(answer)['id']}/prompts.jsonl" in [
         item["Key"] for item in client.list_objects_v2(Bucket=bucket)["Contents"]]
     assert rank_everything(web_a, token["alice"]) == 4
     assert rank_everything(web_b, token["bob"]) == 4

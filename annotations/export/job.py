@@ -6,6 +6,7 @@ data: the bundle's zip is complete in storage (storing.py) before the row is upd
 
 from django.utils import timezone
 
+from .. import storage
 from ..models import Export, Project
 from . import storing
 from .options import ExportOptions
@@ -41,7 +42,7 @@ def run_export(export_id: int, *, redelivered: bool = False) -> bool:
         Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(progress=fraction)
 
     stored = storing.store_bundle(export, options, progress=report)
-    Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
+    done = Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
         status=Export.Status.DONE,
         progress=1.0,
         counts=stored.counts,
@@ -49,6 +50,10 @@ def run_export(export_id: int, *, redelivered: bool = False) -> bool:
         sha256=stored.sha256,
         finished_at=timezone.now(),
     )
+    if not done:  # the job was taken from us (or deleted) meanwhile: our zip is nobody's
+        storage.delete_prefix(stored.files["bundle"].rsplit("/", 1)[0])
+        return False
+    storing.remove_other_attempts(export_id, stored.files["bundle"])
     return True
 
 

@@ -30,26 +30,41 @@ def zip_name(export: Export) -> str:
     return f"labelhub-{export.project.slug}-export-{export.pk}.zip"
 
 
-def bundle_name(export: Export) -> str:
-    return f"{storage.export_prefix(export.pk)}/{zip_name(export)}"
+def bundle_name(export: Export, attempt: str) -> str:
+    """Each attempt stores under its own name: an attempt that lost its job (its worker presumed
+    dead) can never overwrite the zip of the one that finished; the Export row names the winner."""
+    return f"{storage.export_prefix(export.pk)}/{attempt}/{zip_name(export)}"
 
 
-def scratch_dir(export_id: int) -> Path:
-    """A fresh directory of this attempt, unique, so a second run never touches another's files."""
-    return Path(settings.LABELHUB_WORK_DIR) / "exports" / f"{export_id}-{secrets.token_hex(4)}"
+def remove_other_attempts(export_id: int, kept: str) -> None:
+    """After the export is done: what attempts that died left in storage, beside the kept zip."""
+    prefix = storage.export_prefix(export_id)
+    try:
+        directories, _ = storage.media_storage().listdir(prefix)
+    except FileNotFoundError:
+        return
+    for directory in directories:
+        if not kept.startswith(f"{prefix}/{directory}/"):
+            storage.delete_prefix(f"{prefix}/{directory}")
+
+
+def scratch_dir(export_id: int, attempt: str) -> Path:
+    """This attempt's own directory, so a second run never touches another's files."""
+    return Path(settings.LABELHUB_WORK_DIR) / "exports" / f"{export_id}-{attempt}"
 
 
 def store_bundle(export: Export, options: ExportOptions, progress: ProgressCallback | None = None) -> StoredBundle:
-    """Write the bundle and store its zip under bundle_name(export), replacing what a dead attempt
-    left there. Nothing is recorded here: the caller marks the export done with the result."""
-    work = scratch_dir(export.pk)
+    """Write the bundle and store its zip under a name of this attempt (bundle_name). Nothing is
+    recorded here: the caller marks the export done with the result."""
+    attempt = secrets.token_hex(4)
+    work = scratch_dir(export.pk, attempt)
     for stale in work.parent.glob(f"{export.pk}-*"):  # left on this host by an attempt that died
         shutil.rmtree(stale, ignore_errors=True)
     try:
         written = bundle.write_bundle(export.project, options, work, progress=progress, export_id=export.pk)
         if progress is not None:
             progress(0.97)
-        name = bundle_name(export)
+        name = bundle_name(export, attempt)
         with storage.open_for_writing(name) as sink:
             writers.write_zip(work, written.files, sink)
     finally:
