@@ -119,6 +119,8 @@ class PromptSet(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompt_sets")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     filename = models.CharField(max_length=255)
+    # The uploaded file's name in storage (storage.py: local disk or object store), kept once imported.
+    stored_as = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IMPORTING)
     prompts = models.PositiveIntegerField(default=0)
     completions = models.PositiveIntegerField(default=0)
@@ -360,7 +362,7 @@ class Export(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     counts = models.JSONField(default=dict, blank=True)
-    # Relative paths under MEDIA_ROOT: {"bundle": "exports/12/bundle.zip", "pairs.jsonl": ...}
+    # Names in storage (storage.py): {"bundle": "exports/12/labelhub-<slug>-export-12.zip"}
     files = models.JSONField(default=dict, blank=True)
     sha256 = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)

@@ -15,8 +15,11 @@ from typing import BinaryIO
 
 import orjson
 import psycopg2
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from .importing import (
     ImportProblem,
@@ -26,6 +29,7 @@ from .importing import (
     validate_prompt_set,
 )
 from .models import Completion, Project, Prompt, PromptSet
+from .storage import prompt_set_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -72,19 +76,35 @@ def import_prompt_set(
         if not report.ok:
             _reject(prompt_set, report.errors, report.total_errors)
 
+        # The accepted file is kept in storage (local disk or object store) for the record; a refused
+        # one is not. Stored before the insert, removed again if the insert fails: all or nothing.
+        stream.seek(0)
+        stored_as = default_storage.save(stored_name(prompt_set), File(stream, name=filename))
         try:
             with transaction.atomic():
                 staged.copy()
                 PromptSet.objects.filter(pk=prompt_set.pk).update(
-                    status=PromptSet.Status.DONE, prompts=report.prompts, completions=report.completions
+                    status=PromptSet.Status.DONE, prompts=report.prompts, completions=report.completions,
+                    stored_as=stored_as,
                 )
         except IntegrityError:
+            default_storage.delete(stored_as)
             # Another upload stored one of these ids between our validation and our insert.
             _reject(prompt_set, [ImportProblem(
                 "an id in this file was stored by another upload of the same project meanwhile; "
                 "nothing was imported, try again", field="id")], 1)
+        except BaseException:
+            default_storage.delete(stored_as)
+            raise
     prompt_set.refresh_from_db()
     return prompt_set
+
+
+def stored_name(prompt_set: PromptSet) -> str:
+    """Where an accepted upload is kept: under its project's prefix, so deleting the project's
+    files is one prefix (storage.delete_prefix)."""
+    safe = get_valid_filename(os.path.basename(prompt_set.filename)) or "upload"
+    return f"{prompt_set_prefix(prompt_set.project_id)}/{prompt_set.pk}/{safe}"
 
 
 def _reject(prompt_set: PromptSet, errors: list[ImportProblem], total_errors: int):

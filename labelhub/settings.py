@@ -171,8 +171,49 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = DEBUG  # development: serve straight from static/ without collectstatic
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "/media/"
+
+
+def storage_from_url(url: str) -> dict:
+    """STORAGE_URL → the default storage: unset, files under MEDIA_ROOT; `s3://bucket/prefix`, any
+    S3-compatible server through django-storages (credentials, region: boto3's usual AWS_* variables;
+    AWS_ENDPOINT_URL for MinIO, R2, GCS's S3 interface...). Downloads then redirect to a signed URL
+    valid LABELHUB_DOWNLOAD_URL_SECONDS."""
+    if not url:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    scheme, _, rest = url.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if scheme != "s3" or not bucket:
+        raise ImproperlyConfigured(f"STORAGE_URL must look like s3://bucket/prefix, got {url!r}")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": prefix.strip("/"),
+            "endpoint_url": endpoint,
+            "region_name": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+            # A custom server (MinIO, moto, an IP address) rarely has per-bucket host names.
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or ("path" if endpoint else None),
+            "signature_version": "s3v4",
+            "querystring_expire": env_int("LABELHUB_DOWNLOAD_URL_SECONDS", 300),
+            "file_overwrite": True,  # names are ours (ids); a retried export replaces its own object
+            "default_acl": None,  # private: read only through signed URLs
+        },
+    }
+
+
+STORAGE_URL = os.environ.get("STORAGE_URL", "")
+# Local storage behind nginx: downloads are handed to the proxy's internal location with this prefix
+# (X-Accel-Redirect) once the app has checked permissions. Unset: the app streams the file itself.
+LABELHUB_ACCEL_REDIRECT = os.environ.get("LABELHUB_ACCEL_REDIRECT", "")
+if LABELHUB_ACCEL_REDIRECT and not (LABELHUB_ACCEL_REDIRECT.startswith("/") and LABELHUB_ACCEL_REDIRECT.endswith("/")):
+    raise ImproperlyConfigured(f"LABELHUB_ACCEL_REDIRECT must start and end with /, got {LABELHUB_ACCEL_REDIRECT!r}")
+# Where a worker writes an export's files before they are zipped into storage (removed afterwards).
+LABELHUB_WORK_DIR = Path(os.environ.get("LABELHUB_WORK_DIR", VAR_DIR / "work"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storage_from_url(STORAGE_URL),
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -181,9 +222,6 @@ STORAGES = {
         )
     },
 }
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
-MEDIA_URL = "/media/"
-
 # Uploads: prompt-set files are streamed to a temporary file, never held in memory.
 LABELHUB_MAX_UPLOAD_BYTES = env_int("LABELHUB_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

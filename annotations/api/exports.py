@@ -1,11 +1,7 @@
 """Export jobs: start one (202), follow its status and progress, download the zip of its bundle.
 Researchers and admins of the project only: labelers get 403, non-members 404."""
 
-from pathlib import Path
-
-from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -24,6 +20,7 @@ from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptio
 from ..models import Export
 from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
 from ..roles import projects_visible_to
+from ..storage import download_response
 from ..tasks import export_pairs_task
 from .docs import BAD_REQUEST, EXPORT_ID, FORBIDDEN, NOT_FOUND, SLUG, ErrorOut, detail_example
 from .permissions import project_for, require_exporter
@@ -188,6 +185,8 @@ class ExportDownload(APIView):
                     "Load the JSONL with `datasets.load_dataset(\"json\", data_files=...)`.",
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The bundle."),
+            302: OpenApiResponse(description="With object storage (STORAGE_URL): the bundle's signed URL, "
+                                             "valid LABELHUB_DOWNLOAD_URL_SECONDS (default 300)."),
             403: FORBIDDEN, 404: NOT_FOUND,
             409: OpenApiResponse(ErrorOut, description="The export is not done yet (queued, running or failed)."),
             410: OpenApiResponse(ErrorOut, description="The export's files were deleted from the server."),
@@ -199,8 +198,7 @@ class ExportDownload(APIView):
         export = export_for(request, export_id)
         if export.status != Export.Status.DONE:
             return Response({"detail": f"the export is {export.status}, not done"}, status=status.HTTP_409_CONFLICT)
-        path = Path(settings.MEDIA_ROOT) / export.files["bundle"]
-        if not path.is_file():
+        response = download_response(export.files["bundle"], zip_name(export), "application/zip")
+        if response is None:
             return Response({"detail": "the export's files are gone"}, status=status.HTTP_410_GONE)
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=zip_name(export),  # noqa: SIM115
-                            content_type="application/zip")
+        return response

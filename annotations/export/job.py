@@ -2,28 +2,15 @@
 
 Nothing here enqueues: the door calls `create_export` and then, after commit, the Celery task
 (tasks.export_pairs_task), which calls `run_export`. A job is never marked done with partial
-data: the bundle is written in a fresh attempt directory, zipped, moved into place, and only then
-is the row updated."""
+data: the bundle's zip is complete in storage (storing.py) before the row is updated."""
 
-import os
-import secrets
-import shutil
-from pathlib import Path
-
-from django.conf import settings
 from django.utils import timezone
 
+from .. import storage
 from ..models import Export, Project
-from . import bundle, writers
+from . import storing
 from .options import ExportOptions
-
-
-def export_dir(export_id: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports" / str(export_id)
-
-
-def zip_name(export: Export) -> str:
-    return f"labelhub-{export.project.slug}-export-{export.pk}.zip"
+from .storing import zip_name  # noqa: F401 - the doors name the download with it
 
 
 def create_export(project: Project, user, options: ExportOptions) -> Export:
@@ -43,45 +30,30 @@ def claim_export(export_id: int, *, redelivered: bool = False) -> bool:
 
 
 def run_export(export_id: int, *, redelivered: bool = False) -> bool:
-    """Run one export job: claim it, write the bundle in a fresh attempt directory, zip it, move
-    it into place, then mark it done. Anything that fails before the last step leaves the export
-    not done, and the attempt's files are removed. Returns False when the job was not ours."""
+    """Run one export job: claim it, write the bundle and store its zip (storing.py), then mark it
+    done. Anything that fails before the last step leaves the export not done, with no file of
+    this attempt left. Returns False when the job was not ours."""
     if not claim_export(export_id, redelivered=redelivered):
         return False
     export = Export.objects.select_related("project").get(pk=export_id)
     options = ExportOptions.from_dict(export.params)
-    base = export_dir(export_id)
-    if redelivered:  # the files of the attempt that died with its worker
-        for stale in base.glob(".attempt-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-    attempt = base / f".attempt-{secrets.token_hex(4)}"
 
     def report(fraction: float) -> None:
         Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(progress=fraction)
 
-    try:
-        written = bundle.write_bundle(export.project, options, attempt, progress=report, export_id=export_id)
-        report(0.97)
-        zip_path = base / zip_name(export)
-        writers.write_zip(attempt, written.files, zip_path)
-        final = base / "bundle"
-        if final.exists():
-            shutil.rmtree(final)  # left by an attempt that died after its rename
-        os.replace(attempt, final)
-    except BaseException:
-        shutil.rmtree(attempt, ignore_errors=True)
-        raise
-    media = Path(settings.MEDIA_ROOT)
-    files = {"bundle": str(zip_path.relative_to(media))}
-    files.update((name, str((final / name).relative_to(media))) for name in written.files)
-    Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
+    stored = storing.store_bundle(export, options, progress=report)
+    done = Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
         status=Export.Status.DONE,
         progress=1.0,
-        counts=written.counts,
-        files=files,
-        sha256={**written.sha256, "bundle": writers.sha256_of(zip_path)},
+        counts=stored.counts,
+        files=stored.files,
+        sha256=stored.sha256,
         finished_at=timezone.now(),
     )
+    if not done:  # the job was taken from us (or deleted) meanwhile: our zip is nobody's
+        storage.delete_prefix(stored.files["bundle"].rsplit("/", 1)[0])
+        return False
+    storing.remove_other_attempts(export_id, stored.files["bundle"])
     return True
 
 

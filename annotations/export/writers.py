@@ -15,7 +15,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -370,16 +370,12 @@ def write_pairs(
     )
 
 
-def write_zip(source_dir: Path, names: list[str], zip_path: Path) -> None:
-    """One zip of the bundle, written under a temporary name and renamed when complete."""
-    tmp = temporary_name(zip_path)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-            for name in names:
-                # Parquet is compressed already: storing it saves time and loses nothing.
-                method = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
-                archive.write(source_dir / name, arcname=name, compress_type=method)
-        publish(tmp, zip_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def write_zip(source_dir: Path, names: list[str], out: BinaryIO) -> None:
+    """One zip of the bundle, written forward only into `out` (a storage stream: the local disk or
+    an object store's multipart upload). When `out` cannot seek, zipfile puts each entry's sizes
+    after its data (data descriptors), which every unzip, Python's zipfile and `datasets` read."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name in names:
+            # Parquet is compressed already: storing it saves time and loses nothing.
+            method = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
+            archive.write(source_dir / name, arcname=name, compress_type=method)
