@@ -154,14 +154,18 @@ def test_an_export_run_without_its_task_leaves_the_size_unknown(metrics_on, proj
     assert value(scrape(), "labelhub_export_bundle_bytes") == 0
 
 
-def test_queue_names_come_from_celerys_configuration(monkeypatch):
+def test_queue_names_come_from_celerys_configuration():
     from kombu import Queue
 
-    monkeypatch.setattr(celery_app.conf, "task_queues", [Queue("celery"), Queue("generation"), Queue("exports")])
+    conf = celery_app.conf
+    previous = conf.task_queues, conf.task_routes
+    conf.task_queues = [Queue("celery"), Queue("generation")]
+    conf.task_routes = {"annotations.tasks.export_pairs_task": {"queue": "exports"}}
     celery_app.amqp.__dict__.pop("queues", None)  # amqp.queues is cached from the configuration
     try:
         assert celery_queue_names() == ["celery", "exports", "generation"]
     finally:
+        conf.task_queues, conf.task_routes = previous
         celery_app.amqp.__dict__.pop("queues", None)
 
 
