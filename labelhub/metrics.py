@@ -51,7 +51,11 @@ JOB_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600
 BROKER_TIMEOUT_SECONDS = 1.0
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(view: str, method: str, status: int, seconds: float) -> None:
+    method = method if method in HTTP_METHODS else "other"  # a client's made-up method is no new series
     REQUEST_LATENCY.labels(view, method, f"{status // 100}xx").observe(seconds)
 
 

@@ -84,6 +84,14 @@ def test_a_submitted_ranking_moves_the_counter_and_the_latency_histogram(metrics
         (value(before, "labelhub_http_request_duration_seconds_count", **ranking_posts) or 0) + 1
 
 
+def test_a_made_up_method_adds_no_new_series(metrics_on, db):
+    Client().generic("BREW", "/healthz")
+    text = scrape()
+    assert value(text, "labelhub_http_request_duration_seconds_count", view="healthz", method="other",
+                 status="4xx") >= 1
+    assert "BREW" not in text
+
+
 def test_an_identical_resubmission_is_not_counted_again(metrics_on, api, project, alice):
     assignment = submit_one_ranking(api, project, alice)
     before = value(scrape(), "labelhub_rankings_submitted_total")
