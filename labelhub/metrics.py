@@ -30,6 +30,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 logger = logging.getLogger(__name__)
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # e.g. set for every service: a process writes there at once
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 REQUEST_LATENCY = Histogram(
     "labelhub_http_request_duration_seconds",
     "Time from a request's arrival in Django to its answer, by URL pattern name, method and status class.",
@@ -48,7 +51,11 @@ JOB_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600
 BROKER_TIMEOUT_SECONDS = 1.0
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(view: str, method: str, status: int, seconds: float) -> None:
+    method = method if method in HTTP_METHODS else "other"  # a client's made-up method is no new series
     REQUEST_LATENCY.labels(view, method, f"{status // 100}xx").observe(seconds)
 
 
@@ -66,10 +73,17 @@ def broker_connection(url: str | None = None):
 
 
 def celery_queue_names() -> list[str]:
-    """The queues Celery is configured with (task_queues, else the default queue), not a list of ours."""
+    """The queues Celery is configured with, not a list of ours: task_queues, the default queue, and
+    any queue task_routes names (Celery creates those on first use, maybe not yet in this process)."""
     from labelhub.celery import app
 
-    return sorted({*app.amqp.queues.keys(), app.conf.task_default_queue})
+    names = {*app.amqp.queues.keys(), app.conf.task_default_queue}
+    routes = app.conf.task_routes or ()
+    for table in [routes] if isinstance(routes, dict) else routes:
+        if isinstance(table, dict):
+            names.update(route["queue"] for route in table.values()
+                         if isinstance(route, dict) and isinstance(route.get("queue"), str))
+    return sorted(names)
 
 
 class JobsCollector:

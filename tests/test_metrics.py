@@ -84,6 +84,14 @@ def test_a_submitted_ranking_moves_the_counter_and_the_latency_histogram(metrics
         (value(before, "labelhub_http_request_duration_seconds_count", **ranking_posts) or 0) + 1
 
 
+def test_a_made_up_method_adds_no_new_series(metrics_on, db):
+    Client().generic("BREW", "/healthz")
+    text = scrape()
+    assert value(text, "labelhub_http_request_duration_seconds_count", view="healthz", method="other",
+                 status="4xx") >= 1
+    assert "BREW" not in text
+
+
 def test_an_identical_resubmission_is_not_counted_again(metrics_on, api, project, alice):
     assignment = submit_one_ranking(api, project, alice)
     before = value(scrape(), "labelhub_rankings_submitted_total")
@@ -154,14 +162,18 @@ def test_an_export_run_without_its_task_leaves_the_size_unknown(metrics_on, proj
     assert value(scrape(), "labelhub_export_bundle_bytes") == 0
 
 
-def test_queue_names_come_from_celerys_configuration(monkeypatch):
+def test_queue_names_come_from_celerys_configuration():
     from kombu import Queue
 
-    monkeypatch.setattr(celery_app.conf, "task_queues", [Queue("celery"), Queue("generation"), Queue("exports")])
+    conf = celery_app.conf
+    previous = conf.task_queues, conf.task_routes
+    conf.task_queues = [Queue("celery"), Queue("generation")]
+    conf.task_routes = {"annotations.tasks.export_pairs_task": {"queue": "exports"}}
     celery_app.amqp.__dict__.pop("queues", None)  # amqp.queues is cached from the configuration
     try:
         assert celery_queue_names() == ["celery", "exports", "generation"]
     finally:
+        conf.task_queues, conf.task_routes = previous
         celery_app.amqp.__dict__.pop("queues", None)
 
 

@@ -125,3 +125,26 @@ def test_a_job_started_by_a_request_logs_that_requests_id_in_the_worker(
     export.refresh_from_db()
     assert export.bundle_bytes and export.bundle_bytes > 0  # recorded by the worker once the job succeeded
 
+
+
+def test_log_format_json_makes_every_line_on_stderr_one_json_object(tmp_path):
+    """The settings' wiring: LOG_FORMAT=json alone turns on the JSON formatter and the request lines."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import django; django.setup()\n"
+              "from django.test import Client\n"
+              "Client().get('/healthz', HTTP_X_REQUEST_ID='from-the-lb')\n"
+              "import logging; logging.getLogger('annotations').warning('disk %s full', 'media')\n")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "labelhub.settings", "LOG_FORMAT": "json",
+           "LABELHUB_VAR_DIR": str(tmp_path)}
+    env.pop("LOG_REQUESTS", None)
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, env=env,
+                            capture_output=True, text=True, timeout=60)
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    request, warning = lines[-2:]
+    assert (request["logger"], request["route"], request["request_id"]) == ("labelhub.request", "healthz",
+                                                                            "from-the-lb")
+    assert (warning["level"], warning["message"], warning["request_id"]) == ("WARNING", "disk media full", None)
