@@ -26,7 +26,9 @@ def send_after_commit(task, *, kwargs: dict, on_unreachable: Callable[[str], Non
     def send() -> None:
         try:
             task.apply_async(kwargs=kwargs)
-        except (KombuOperationalError, ConnectionError, TimeoutError, OSError) as exc:
+        # kombu's OperationalError: the broker; RuntimeError: Celery's Redis result backend, when it
+        # cannot subscribe to the task's result ("Retry limit exceeded ... result store").
+        except (KombuOperationalError, ConnectionError, TimeoutError, OSError, RuntimeError) as exc:
             on_unreachable(BROKER_DOWN)
             raise BrokerUnavailable() from exc
 

@@ -180,6 +180,10 @@ if REDIS_URL:
         "socket_timeout": 10,
     }
     CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+    # Sending a task subscribes to its result: with Redis down that, too, must give up quickly.
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+    }
 else:
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("in", "processed", "control"):
