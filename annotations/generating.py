@@ -272,10 +272,14 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
         def send(prompt_id: int, text: str, asks_again: int = 0) -> None:
             in_flight[pool.submit(attempt, prompt_id, text, asks_again)] = (prompt_id, text, asks_again)
 
+        sent = 0
+
         def fill() -> None:
-            nonlocal cut_short
+            nonlocal cut_short, sent
             while len(in_flight) < config.concurrency * 2:
-                if deadline is not None and time.monotonic() > deadline:
+                # Past the deadline, no new work; but each chunk asks for something, so that
+                # chunks always make progress.
+                if deadline is not None and sent and time.monotonic() > deadline:
                     cut_short = True
                     return
                 item = next(work, None)
@@ -286,6 +290,7 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                     job.failed += 1
                     continue
                 send(prompt_id, text)
+                sent += 1
 
         fill()
         try:
