@@ -129,6 +129,9 @@ def main() -> None:
     os.environ["LABELHUB_VAR_DIR"] = str(tmp / "var")
     os.environ.setdefault("JOB_LEASE_SECONDS", "10")
     os.environ.setdefault("JOB_SWEEP_SECONDS", "2")
+    # This Redis keeps nothing across its restart: a queued export's message is lost with it and
+    # is sent again by the sweep after this long (600 s by default; compose's Redis persists).
+    os.environ.setdefault("JOB_RESEND_QUEUED_SECONDS", "20")
     ensure_database(args.database_url)
     setup_django(args.database_url)
     from django.db.models import Count
