@@ -230,6 +230,11 @@ class GenerationJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # The lease (annotations/leases.py): which worker runs the job and when it last said it was alive.
+    owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # claims so far: the sweep gives up after JOB_MAX_ATTEMPTS
+
     def __str__(self) -> str:
         return f"generation {self.pk} of {self.project_id} ({self.status})"
 
@@ -371,6 +376,11 @@ class Export(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # The bundle's size, recorded once the job succeeds (labelhub/metrics.py): the metrics read it here.
     bundle_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+
+    # The lease (annotations/leases.py): which worker runs the job and when it last said it was alive.
+    owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # claims so far: the sweep gives up after JOB_MAX_ATTEMPTS
 
     class Meta:
         ordering = ["-created_at"]

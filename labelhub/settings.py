@@ -242,7 +242,24 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # With acks_late, Redis hands a message out again when it is not acknowledged within this
+        # many seconds, even if its first worker is alive. That second delivery is harmless (the job's
+        # lease is fresh, so it does nothing: annotations/leases.py) and no task runs this long
+        # (generation works in chunks of GENERATION_CHUNK_SECONDS; exports renew their heartbeat).
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        # Look for such messages every 10 s (kombu's default scans every 100 s).
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+        # Publishing from a request fails fast when Redis is down (the door answers 503).
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+    }
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+    # Sending a task subscribes to its result: with Redis down that, too, must give up quickly.
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+    }
 else:
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("in", "processed", "control"):
@@ -264,6 +281,36 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_EAGER_PROPAGATES = True
 # LOG_FORMAT=json: the worker keeps Django's LOGGING (JSON lines) instead of installing its own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = os.environ.get("LOG_FORMAT", "text") != "json"
+# A request that publishes a task must not hang on a dead broker: one quick retry, then the door
+# answers 503 and marks the job failed (annotations/publishing.py).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+# Generation and exports each have their own queue and worker (labelhub/run.py, docker-compose.yml),
+# so a long generation never keeps exports waiting, nor the reverse. The rest uses "celery".
+CELERY_TASK_ROUTES = {
+    "annotations.tasks.generate_completions": {"queue": "generation"},
+    "annotations.tasks.export_pairs_task": {"queue": "exports"},
+}
+# The sweep (annotations/leases.py) runs on beat (`worker -B` under `make run`, the beat service in
+# compose) and when a worker starts.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {"task": "annotations.tasks.sweep_jobs", "schedule": env_float("JOB_SWEEP_SECONDS", 30.0)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Jobs (exports, generation) are claimed with a lease: the owner renews heartbeat_at every
+# JOB_HEARTBEAT_SECONDS; a job whose heartbeat is older than JOB_LEASE_SECONDS is stale, and the
+# sweep requeues it (or, after JOB_MAX_ATTEMPTS claims, marks it failed with a message).
+JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 60.0)
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", JOB_LEASE_SECONDS / 4)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5)
+# A queued job is sent again when no worker has taken it after this long (its message may be lost,
+# e.g. with Redis restarted without persistence). A second message for a job is harmless.
+JOB_RESEND_QUEUED_SECONDS = env_float("JOB_RESEND_QUEUED_SECONDS", 600.0)
+# A generation task stops taking new work after this long and queues the next chunk.
+GENERATION_CHUNK_SECONDS = env_float("GENERATION_CHUNK_SECONDS", 300.0)
+# Exports a project may have queued or running at once; a further one answers 429.
+EXPORTS_MAX_ACTIVE_PER_PROJECT = env_int("EXPORTS_MAX_ACTIVE_PER_PROJECT", 3)
 
 # LLM generation (OpenAI-compatible server). A project may override each of these.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8001/v1")

@@ -3,6 +3,7 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+from labelhub.celery import QUEUES
 from labelhub.celery import app as celery_app
 
 from .factories import make_project, make_user
@@ -76,7 +77,7 @@ def celery_worker(transactional_db):
 
     celery_app.conf.task_always_eager = False
     with start_worker(
-        celery_app, pool="threads", concurrency=2, perform_ping_check=True, shutdown_timeout=30
+        celery_app, pool="threads", concurrency=2, perform_ping_check=True, shutdown_timeout=30, queues=QUEUES
     ) as worker:
         yield worker
 

@@ -2,12 +2,14 @@
 worker leaves behind; the export page."""
 
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import OperationalError
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from annotations.export import bundle, writers
 from annotations.export.bundle import write_bundle
@@ -63,7 +65,7 @@ def test_researcher_starts_an_export_and_gets_202_with_id_and_status(api, projec
 def test_site_admin_and_project_admin_may_export(api, project, ada):
     assert start(api, ada).status_code == 202
     owner = make_user("olga", "admin", project)
-    assert start(api, owner).status_code == 202
+    assert start(api, owner, format="csv").status_code == 202
 
 
 def test_labeler_may_not_start_follow_or_download_exports(api, project, alice, rita):
@@ -102,8 +104,8 @@ def test_download_before_done_is_a_409(api, project, rita):
 
 
 def test_export_list_takes_a_fixed_number_of_queries(api, project, rita, django_assert_max_num_queries):
-    for _ in range(6):
-        start(api, rita)
+    for seed in range(6):
+        Export.objects.create(project=project, requested_by=rita, params=ExportOptions(seed=seed).as_dict())
     with django_assert_max_num_queries(6):
         response = api(rita).get("/api/projects/helpful/exports/")
     assert len(response.json()) == 6
@@ -193,18 +195,22 @@ def test_a_lost_database_connection_is_retried_and_then_done(ranked, rita, monke
     assert (export.status, export.progress) == ("done", 1.0)
 
 
-def test_export_left_running_by_a_killed_worker_is_taken_back_only_on_redelivery(ranked, rita, settings):
+def test_export_left_running_is_taken_back_only_once_its_heartbeat_is_stale(ranked, rita, settings):
+    settings.JOB_LEASE_SECONDS = 60
     export = Export.objects.create(project=ranked, requested_by=rita, params=ExportOptions().as_dict(),
-                                   status=Export.Status.RUNNING, progress=0.4)
+                                   status=Export.Status.RUNNING, progress=0.4, owner="w1:1:alive",
+                                   heartbeat_at=timezone.now() - timedelta(seconds=10))
     dead_attempt = Path(settings.LABELHUB_WORK_DIR) / "exports" / f"{export.pk}-dead"
     dead_attempt.mkdir(parents=True)
     (dead_attempt / "pairs.jsonl").write_text('{"prompt": "half a li')
     assert run_export(export.pk) is False  # a second delivery while the first still runs does nothing
     export.refresh_from_db()
-    assert (export.status, export.files) == ("running", {})
-    assert run_export(export.pk, redelivered=True) is True
+    assert (export.status, export.files, export.owner) == ("running", {}, "w1:1:alive")
+    assert dead_attempt.exists()  # a live attempt's files are left alone
+    Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    assert run_export(export.pk) is True
     export.refresh_from_db()
-    assert export.status == "done" and export.counts["pairs"] == 12
+    assert export.status == "done" and export.counts["pairs"] == 12 and export.attempts == 1
     assert not dead_attempt.exists()
     assert list((Path(settings.LABELHUB_WORK_DIR) / "exports").iterdir()) == []
     stored = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
@@ -215,7 +221,7 @@ def test_done_export_is_not_run_again(ranked, rita):
     export = Export.objects.create(project=ranked, requested_by=rita, params=ExportOptions().as_dict())
     assert run_export(export.pk) is True
     finished = Export.objects.get(pk=export.pk).finished_at
-    assert run_export(export.pk, redelivered=True) is False
+    assert run_export(export.pk) is False
     assert Export.objects.get(pk=export.pk).finished_at == finished
 
 
@@ -282,7 +288,7 @@ def test_reading_ahead_in_a_thread_gives_the_same_bundle_as_reading_in_the_trans
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_it(settings):
+def test_a_worker_killed_mid_export_leaves_it_running_then_a_stale_lease_is_taken_over(settings):
     """SIGKILL in the middle of writing the pairs, in a real separate process: nothing is marked
     done and no final file appears; the redelivered task takes the export back and completes it."""
     import os
@@ -320,7 +326,9 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
     assert not base.exists()  # the zip is written only once the bundle's files are complete
     scratch = Path(settings.LABELHUB_WORK_DIR) / "exports"
     assert [p.name.split("-")[0] for p in scratch.iterdir()] == [str(export.pk)]  # the dead attempt's files
-    assert run_export(export.pk, redelivered=True)
+    assert run_export(export.pk) is False  # its heartbeat is fresh: the killed worker might be alive
+    Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert run_export(export.pk)
     export.refresh_from_db()
     assert export.status == "done" and export.counts["pairs"] == 20 * 6
     assert list(scratch.iterdir()) == []

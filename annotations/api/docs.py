@@ -27,6 +27,11 @@ FORBIDDEN = OpenApiResponse(ErrorOut, description="A member of the project witho
 NOT_FOUND = OpenApiResponse(ErrorOut, description="No such object, or not yours to see (non-members get 404, "
                                                   "so a project's existence is not revealed).",
                             examples=[detail_example("Not found", "Not found.", "404")])
+UNAVAILABLE = OpenApiResponse(ErrorOut, description="The job queue cannot be reached: nothing was started "
+                                                    "(a job row, if any, is marked failed). Try again later.",
+                              examples=[detail_example("Queue down", "the job queue (Redis) cannot be reached: the "
+                                                       "job was not started; try again in a minute", "503")])
+TOO_MANY = OpenApiResponse(ErrorOut, description="The project has its maximum of exports queued or running.")
 
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The project's slug, e.g. `helpful`.")
 ASSIGNMENT_ID = OpenApiParameter("assignment_id", int, OpenApiParameter.PATH,

@@ -1,7 +1,6 @@
 """Export jobs: start one (202), follow its status and progress, download the zip of its bundle.
 Researchers and admins of the project only: labelers get 403, non-members 404."""
 
-from django.db import transaction
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -15,14 +14,25 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..export.job import create_export, zip_name
+from ..export.job import TooManyExports, fail_export, start_export, zip_name
 from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptionsError
 from ..models import Export
+from ..publishing import send_after_commit
 from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
 from ..roles import projects_visible_to
 from ..storage import download_response
 from ..tasks import export_pairs_task
-from .docs import BAD_REQUEST, EXPORT_ID, FORBIDDEN, NOT_FOUND, SLUG, ErrorOut, detail_example
+from .docs import (
+    BAD_REQUEST,
+    EXPORT_ID,
+    FORBIDDEN,
+    NOT_FOUND,
+    SLUG,
+    TOO_MANY,
+    UNAVAILABLE,
+    ErrorOut,
+    detail_example,
+)
 from .permissions import project_for, require_exporter
 
 
@@ -143,9 +153,13 @@ class ProjectExports(APIView):
     @extend_schema(
         summary="Start an export of pairwise preferences (researchers and admins)",
         description="The bundle is built by the worker: poll `GET /api/exports/{id}/` until `status` is `done`, "
-                    "then download the zip. Unknown or contradictory options answer 400 naming the option.",
+                    "then download the zip. Unknown or contradictory options answer 400 naming the option. "
+                    "An identical export (same options) still queued or running is returned (200) instead of "
+                    "a new one; past the project's cap of active exports, 429; with the job queue unreachable, "
+                    "503 (the export is marked failed).",
         request=ExportIn,
-        responses={202: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={202: ExportStartedOut, 200: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
+                   404: NOT_FOUND, 429: TOO_MANY, 503: UNAVAILABLE},
         examples=[
             OpenApiExample("JSONL with a test split", request_only=True,
                            value={"format": "jsonl", "mode": "labeler", "flagged": "drop", "ties": "drop",
@@ -160,8 +174,14 @@ class ProjectExports(APIView):
         require_exporter(request, project)
         body = ExportIn(data=request.data)
         body.is_valid(raise_exception=True)
-        export = create_export(project, request.user, body.validated_data["options"])
-        transaction.on_commit(lambda: export_pairs_task.delay(export.pk))  # the worker must see the row
+        try:
+            export, created = start_export(project, request.user, body.validated_data["options"])
+        except TooManyExports as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        if not created:
+            return Response({"id": export.pk, "status": export.status}, status=status.HTTP_200_OK)
+        send_after_commit(export_pairs_task, kwargs={"export_id": export.pk},
+                          on_unreachable=lambda message: fail_export(export.pk, message))
         return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
 
 

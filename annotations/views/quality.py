@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ..consensus import MISREADER_MIN_RANKINGS
+from ..publishing import BrokerUnavailable, send_after_commit
 from ..quality import LabelerRow, quality_report
 from .project_admin import administered_project, staff_page_project
 
@@ -113,7 +113,11 @@ def canary_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project.canary_share = share
     project.save(update_fields=["canaries_enabled", "canary_share"])
     if project.canaries_enabled:
-        transaction.on_commit(lambda: add_canaries_task.delay(project.pk))
+        try:
+            send_after_commit(add_canaries_task, kwargs={"project_id": project.pk})
+        except BrokerUnavailable as exc:
+            return render(request, "annotations/unavailable.html",
+                          {"project": project, "what": "Adding canaries", "detail": exc.detail}, status=503)
         messages.success(request, f"Canaries on for {share:.0%} of the prompts; the workers are adding them.")
     else:
         messages.success(request, "Canaries off: no new ones are added (existing ones stay, and stay out of exports).")
