@@ -30,6 +30,8 @@ from django.db.models.functions import Greatest
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
+from labelhub.metrics import RANKINGS_SUBMITTED
+
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .prompt_agreement import prompt_agreement
@@ -328,6 +330,7 @@ def submit_ranking(
         Prompt.objects.filter(pk=prompt.pk).update(
             num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=agreement
         )
+    RANKINGS_SUBMITTED.inc()  # after the transaction: a rolled-back ranking is not counted
     return ranking, True
 
 

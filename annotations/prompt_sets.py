@@ -6,6 +6,7 @@ temporary files (one parse of the file), and the insert is two COPY statements (
 faster than INSERTs for long completions).
 """
 
+import logging
 import os
 import tempfile
 from contextlib import ExitStack
@@ -29,6 +30,8 @@ from .importing import (
 )
 from .models import Completion, Project, Prompt, PromptSet
 from .storage import prompt_set_prefix
+
+logger = logging.getLogger(__name__)
 
 ID_BLOCK = 1000  # prompt ids reserved per sequence query
 COPY_CHUNK = 1 << 20  # bytes per read of the staged rows
@@ -59,10 +62,17 @@ def import_prompt_set(
             _reject(prompt_set, exc.errors, exc.total_errors)
 
         staged = stack.enter_context(CopyStage(project, prompt_set))
-        report = validate_prompt_set(
-            stream, filename, generation_enabled=project.generation_enabled, taken_ids=_taken_ids(project),
-            on_valid=staged.add,
-        )
+        try:
+            report = validate_prompt_set(
+                stream, filename, generation_enabled=project.generation_enabled, taken_ids=_taken_ids(project),
+                on_valid=staged.add,
+            )
+        except Exception as exc:
+            # A file that breaks the reader in a way nobody foresaw: the upload is recorded as failed
+            # (never left "importing") with what broke, and the traceback goes to the log.
+            logger.exception("prompt set %s (%s) could not be read", prompt_set.pk, filename)
+            _reject(prompt_set, [ImportProblem(
+                f"the file could not be read ({type(exc).__name__}); nothing was imported", field="file")], 1)
         if not report.ok:
             _reject(prompt_set, report.errors, report.total_errors)
 

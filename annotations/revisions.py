@@ -8,6 +8,8 @@ from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from labelhub.metrics import RANKINGS_REVISED
+
 from .assignment import MAX_ID, AssignmentConflict
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking, RankingRevision
 from .prompt_agreement import store_prompt_agreement
@@ -81,6 +83,7 @@ def revise_ranking(
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
         list(Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list("pk"))
         store_prompt_agreement(ranking.prompt_id, ranking.canary_id)
+    RANKINGS_REVISED.inc()
     return ranking, True
 
 

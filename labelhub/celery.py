@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
 app = Celery("labelhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from labelhub import observability  # noqa: E402, F401 - connects the request-id and job-log signals

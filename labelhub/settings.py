@@ -9,6 +9,7 @@ the production profile (DEBUG off, SECRET_KEY required, secure cookies), which p
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -79,10 +80,15 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "annotations",
 ]
 
 MIDDLEWARE = [
+    # First: gives each request its id (X-Request-ID), times it, logs it (LOG_FORMAT=json) and counts it
+    # in the latency histogram (METRICS_ENABLED); labelhub/observability.py.
+    "labelhub.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,6 +97,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "labelhub.urls"
@@ -112,15 +121,36 @@ TEMPLATES = [
 ]
 
 # Database: DATABASE_URL, else the embedded PostgreSQL's socket under var/ (labelhub/embedded_db.py,
-# started by `make run` and `make test`). Connections persist across requests. The health check (a
-# `SELECT 1` before each request's first query) is off by default: it costs a round trip per request
-# on the labeling loop's hot path, and without it a connection the server closed fails one request
-# per worker, after which Django replaces it. DB_HEALTH_CHECKS=true turns it on.
+# started by `make run` and `make test`). Connections persist across requests (CONN_MAX_AGE). The
+# health check (a `SELECT 1` before a request's first query on a reused connection) is on by default:
+# without it, after a PostgreSQL restart or a dropped connection every worker thread answers one 500
+# before Django replaces its connection (PRODUCT: "no request answers 500"). DB_HEALTH_CHECKS=false
+# saves that round trip where the database never drops connections.
 DATABASE_URL = os.environ.get("DATABASE_URL", "") or embedded_db.url(VAR_DIR)
 DATABASES = {"default": dj_database_url.parse(
-    DATABASE_URL, conn_max_age=600, conn_health_checks=env_bool("DB_HEALTH_CHECKS", False)
+    DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600), conn_health_checks=env_bool("DB_HEALTH_CHECKS", True)
 )}
+# A database that does not answer a connection within seconds is down: /readyz says so rather than hang.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 3))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Login throttling (django-axes): after 10 failed attempts for one username from one address, that
+# pair is locked out for 15 minutes (PRODUCT, "Operations and limits"): the login page shows the
+# lockout page, the token endpoint answers 429. Each try costs a 1,000,000-iteration PBKDF2, so an
+# unthrottled login is also a way to exhaust the server. Other usernames and addresses are unaffected.
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out pair before the password hash is computed.
+    "annotations.api.authentication.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LABELHUB_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LABELHUB_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lockout ends when the window passes
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -195,7 +225,15 @@ STORAGES = {
 # Uploads: prompt-set files are streamed to a temporary file, never held in memory.
 LABELHUB_MAX_UPLOAD_BYTES = env_int("LABELHUB_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies other than files: a JSON body over LABELHUB_MAX_JSON_BYTES answers 413 and JSON nested
+# deeper than LABELHUB_MAX_JSON_DEPTH answers 400 (annotations/api/parsers.py); a form's fields (not
+# its files) over DATA_UPLOAD_MAX_MEMORY_SIZE answer 400 (Django's RequestDataTooBig). The largest
+# legitimate form is the instructions (50,000 characters, up to 4 bytes each).
+LABELHUB_MAX_JSON_BYTES = env_int("LABELHUB_MAX_JSON_BYTES", 1_000_000)
+LABELHUB_MAX_JSON_DEPTH = 64
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(LABELHUB_MAX_JSON_BYTES, 1_000_000)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 # Celery: Redis when REDIS_URL is set; otherwise kombu's filesystem transport under var/celery,
 # so that `make run` works with no server installed (it starts a worker beside the web server).
@@ -224,6 +262,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_EAGER_PROPAGATES = True
+# LOG_FORMAT=json: the worker keeps Django's LOGGING (JSON lines) instead of installing its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = os.environ.get("LOG_FORMAT", "text") != "json"
 
 # LLM generation (OpenAI-compatible server). A project may override each of these.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8001/v1")
@@ -235,14 +275,24 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 5)
 LLM_BACKOFF_SECONDS = env_float("LLM_BACKOFF_SECONDS", 1.0)  # first wait before a retry; doubles each time
 LLM_MAX_BACKOFF_SECONDS = env_float("LLM_MAX_BACKOFF_SECONDS", 30.0)
 
+# API tokens expire this many hours after they were issued (401 "Token expired", then ask for a new
+# one); DELETE /api/auth/token/ revokes one at once.
+LABELHUB_TOKEN_TTL_HOURS = env_int("LABELHUB_TOKEN_TTL_HOURS", 24 * 30)
+
 REST_FRAMEWORK = {
     # Token first: an API client's request is then authenticated without touching the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "annotations.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON read with a size and a depth bound (annotations/api/parsers.py); forms and uploads as DRF's.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotations.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "EXCEPTION_HANDLER": "annotations.api.errors.exception_handler",
@@ -256,16 +306,50 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
+# Content-Security-Policy on every response (django-csp): scripts only from this site, never inline,
+# so that text an attacker gets onto a page can never run. Styles may be inline: the Django admin and
+# Swagger UI set style attributes, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Logs: LOG_FORMAT=json writes every line as one JSON object (labelhub/observability.py), with one
+# line per request and per job event and the request id in each; text (the default) is plain lines.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
+LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")  # a line per request (text: the server logs them)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(levelname)s %(name)s %(message)s"},
+        "json": {"()": "labelhub.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Operations: /healthz, /readyz always; /metrics (Prometheus text) with METRICS_ENABLED=true, behind
+# `Authorization: Bearer <METRICS_TOKEN>` when that is set. labelhub/health.py, labelhub/metrics.py.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Probes and scrapes reach the server over plain HTTP from inside the network: no redirect to https.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

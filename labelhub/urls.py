@@ -14,8 +14,12 @@ from annotations.views import (
     quality,
     team,
 )
+from labelhub import health
 
 urlpatterns = [
+    path("healthz", health.Healthz.as_view(), name="healthz"),
+    path("readyz", health.Readyz.as_view(), name="readyz"),
+    path("metrics", health.Metrics.as_view(), name="metrics"),
     path("", home.home, name="home"),
     path("projects/new/", project_settings.new_project, name="project-new"),  # before the slug pattern
     path("projects/<slug:slug>/", dashboard.dashboard, name="project-admin"),

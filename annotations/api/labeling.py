@@ -10,6 +10,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labelhub.metrics import TASK_CLAIMS
+
 from ..assignment import next_assignment, skip_assignment, submit_ranking
 from ..revisions import own_ranking, recent_rankings, revise_ranking
 from ..roles import labeling_project
@@ -124,6 +126,7 @@ class NextTask(LabelingView):
     def post(self, request, slug: str):
         project = labeling_project(request.user, slug)
         assignment = next_assignment(project, request.user)
+        TASK_CLAIMS.labels("empty" if assignment is None else "assigned").inc()
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(task_payload(assignment, project))

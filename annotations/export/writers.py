@@ -183,8 +183,20 @@ class JsonlPairWriter(_AtomicBinaryFile):
         self.write(b"".join(pieces))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A text cell that a spreadsheet would run as a formula (it starts with =, +, -, @, tab or CR),
+    prefixed with `'` so that it shows as text (OWASP's CSV injection advice). Numbers pass as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class CsvPairWriter:
-    """CSV with a header row; an empty cell for a null (e.g. `labeler` in consensus mode)."""
+    """CSV with a header row; an empty cell for a null (e.g. `labeler` in consensus mode). Text cells
+    are escaped against formula injection (`csv_safe`); JSONL and Parquet keep the text as it is."""
 
     def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
         self.path, self.tmp, self.split = path, temporary_name(path), split
@@ -194,10 +206,11 @@ class CsvPairWriter:
         self.writer.writerow(columns)
 
     def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
-        text, texts, public_id, split = prompt.text, prompt.completions, prompt.public_id, self.split
+        text, public_id, split = csv_safe(prompt.text), csv_safe(prompt.public_id), csv_safe(self.split)
+        texts = {cid: csv_safe(completion) for cid, completion in prompt.completions.items()}
         self.writer.writerows([
-            [text, texts[chosen], texts[rejected], public_id, chosen, rejected, chosen_rank, rejected_rank, labeler,
-             agreement, split, *((margin,) if self.with_margin else ())]
+            [text, texts[chosen], texts[rejected], public_id, chosen, rejected, chosen_rank, rejected_rank,
+             csv_safe(labeler), agreement, split, *((margin,) if self.with_margin else ())]
             for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows
         ])
 
