@@ -44,6 +44,7 @@ def test_compose_publishes_nginx_only_and_shares_the_media_volume_with_it():
     assert proxy["image"].startswith("nginx:")
     assert proxy["ports"] and all(port.endswith(":80") for port in proxy["ports"])
     assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert proxy["healthcheck"]["test"][-1] == "http://127.0.0.1/proxy-healthz"  # a location of deploy/nginx.conf
     mounts = {volume.split(":")[1]: volume for volume in proxy["volumes"]}
     assert mounts["/etc/nginx/conf.d/default.conf"].startswith("./deploy/nginx.conf:")
     media_root = services["web"]["environment"]["MEDIA_ROOT"]
@@ -140,7 +141,8 @@ def test_real_nginx_sends_a_local_download_after_the_app_allowed_it(nginx_in_fro
     assert "X-Accel-Redirect" not in headers  # consumed by nginx
     assert request("GET", url, Token.objects.create(user=alice).key)[0] == 403  # refused by the app
     assert request("GET", url)[0] == 401
-    # The internal location is not reachable from outside.
+    # compose's health check of the proxy, and the internal location not reachable from outside.
+    assert request("GET", f"{base}/proxy-healthz")[:3:2] == (200, b"ok\n")
     assert request("GET", f"{base}/protected-media/{export.files['bundle']}")[0] == 404
     # A body over client_max_body_size never reaches the app.
     status, _, _ = request("POST", f"{base}/api/projects/helpful/prompt-sets/", data=b"x" * 16,
