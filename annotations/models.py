@@ -367,7 +367,7 @@ class Export(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     counts = models.JSONField(default=dict, blank=True)
-    # Names in storage (storage.py): {"bundle": "exports/12/labelhub-<slug>-export-12.zip"}
+    # Names in storage (storage.py): {"bundle": "exports/12/<attempt>/labelhub-<slug>-export-12.zip"}
     files = models.JSONField(default=dict, blank=True)
     sha256 = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)

@@ -44,6 +44,7 @@ def test_compose_publishes_nginx_only_and_shares_the_media_volume_with_it():
     assert proxy["image"].startswith("nginx:")
     assert proxy["ports"] and all(port.endswith(":80") for port in proxy["ports"])
     assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert proxy["healthcheck"]["test"][-1] == "http://127.0.0.1/proxy-healthz"  # a location of deploy/nginx.conf
     mounts = {volume.split(":")[1]: volume for volume in proxy["volumes"]}
     assert mounts["/etc/nginx/conf.d/default.conf"].startswith("./deploy/nginx.conf:")
     media_root = services["web"]["environment"]["MEDIA_ROOT"]
@@ -86,7 +87,7 @@ def nginx_in_front(transactional_db, tmp_path, settings):
     media = Path(settings.MEDIA_ROOT)
     media.mkdir(parents=True, exist_ok=True)
     env = app_environment(subprocess_database_url(), MEDIA_ROOT=str(media), LABELHUB_ACCEL_REDIRECT="/protected-media/",
-                          LABELHUB_VAR_DIR=str(tmp_path / "var"), REDIS_URL="")
+                          LABELHUB_VAR_DIR=str(tmp_path / "var"), REDIS_URL="", GRANIAN_LOG_ACCESS_ENABLED="true")
     web_log = tmp_path / "web.log"
     web = start_web(env, web_port, web_log)
     site = (NGINX_CONF.read_text().replace("server web:8000;", f"server 127.0.0.1:{web_port};")
@@ -113,7 +114,7 @@ def nginx_in_front(transactional_db, tmp_path, settings):
     try:
         wait_until_answering(f"http://127.0.0.1:{web_port}/api/projects/", web, web_log)
         wait_until_answering(f"http://127.0.0.1:{proxy_port}/api/projects/", proxy, proxy_log)
-        yield f"http://127.0.0.1:{proxy_port}", tmp_path
+        yield f"http://127.0.0.1:{proxy_port}", web_log
     finally:
         stop(proxy)
         stop(web)
@@ -124,7 +125,7 @@ def test_real_nginx_sends_a_local_download_after_the_app_allowed_it(nginx_in_fro
 
     from .factories import make_project
 
-    base, logs = nginx_in_front
+    base, _ = nginx_in_front
     project = make_project("helpful")
     rita, alice = make_user("rita", "researcher", project), make_user("alice", "labeler", project)
     export = Export.objects.create(project=project, requested_by=rita, params=ExportOptions().as_dict())
@@ -140,9 +141,35 @@ def test_real_nginx_sends_a_local_download_after_the_app_allowed_it(nginx_in_fro
     assert "X-Accel-Redirect" not in headers  # consumed by nginx
     assert request("GET", url, Token.objects.create(user=alice).key)[0] == 403  # refused by the app
     assert request("GET", url)[0] == 401
-    # The internal location is not reachable from outside.
+    # compose's health check of the proxy, and the internal location not reachable from outside.
+    assert request("GET", f"{base}/proxy-healthz")[:3:2] == (200, b"ok\n")
     assert request("GET", f"{base}/protected-media/{export.files['bundle']}")[0] == 404
     # A body over client_max_body_size never reaches the app.
     status, _, _ = request("POST", f"{base}/api/projects/helpful/prompt-sets/", data=b"x" * 16,
                            headers={"Content-Length": str(202 * 2**20), "Content-Type": "application/octet-stream"})
     assert status == 413
+
+
+def test_real_nginx_holds_a_slow_upload_until_its_body_has_arrived(nginx_in_front):
+    """Clients that send part of a body and stall: nginx keeps them (proxy_request_buffering), the
+    app never sees their requests (its access log), and other requests are answered meanwhile."""
+    import socket
+    import time
+
+    base, web_log = nginx_in_front
+    host, port = base.removeprefix("http://").split(":")
+    stalled = []
+    for _ in range(4):  # more than the app's 2 threads
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(b"POST /api/projects/helpful/prompt-sets/ HTTP/1.1\r\nHost: localhost\r\n"
+                     b"Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        stalled.append(sock)
+    try:
+        for _ in range(3):
+            assert request("GET", f"{base}/api/projects/")[0] == 401  # answered by the app meanwhile
+    finally:
+        for sock in stalled:
+            sock.close()
+    time.sleep(1)  # had the app been given the requests, their truncated bodies would now be answered and logged
+    log = web_log.read_text()
+    assert "GET /api/projects/ " in log and "prompt-sets" not in log
