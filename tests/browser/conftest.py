@@ -64,7 +64,8 @@ def _close(page: Page, errors: PageErrors) -> None:
     # not an expression: Playwright evaluates an expression with eval, which the site's CSP forbids.)
     try:
         page.wait_for_function(
-            "() => !document.querySelector('[data-bench]') || document.querySelector('[data-bench]').dataset.inflight === '0'"
+            "() => !document.querySelector('[data-bench]')"
+            " || document.querySelector('[data-bench]').dataset.inflight === '0'"
             " || !document.querySelector('[data-bench]').dataset.inflight",
             timeout=5_000,
         )
