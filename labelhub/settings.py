@@ -146,6 +146,10 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("LABELHUB_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LABELHUB_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Behind N reverse proxies (nginx, a load balancer) set LABELHUB_PROXY_HOPS=N: the address is then read
+# from X-Forwarded-For, else every client would share the proxy's address.
+LABELHUB_PROXY_HOPS = env_int("LABELHUB_PROXY_HOPS", 0)
+AXES_CLIENT_IP_CALLABLE = "annotations.api.authentication.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lockout ends when the window passes
 AXES_HTTP_RESPONSE_CODE = 429
@@ -385,6 +389,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every successful login at INFO; lockouts (WARNING) are what an operator needs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Operations: /healthz, /readyz always; /metrics (Prometheus text) with METRICS_ENABLED=true, behind

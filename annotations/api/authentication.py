@@ -40,3 +40,14 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username, password, **kwargs)
+
+
+def client_address(request) -> str | None:
+    """The address logins are throttled by: the connection's, or behind LABELHUB_PROXY_HOPS trusted
+    reverse proxies the address the first of them saw (counted from the right of X-Forwarded-For,
+    since a client may put anything on its left)."""
+    hops = settings.LABELHUB_PROXY_HOPS
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR")

@@ -60,10 +60,12 @@ def _open_page(browser: Browser, **context_options) -> tuple[Page, PageErrors, P
 
 
 def _close(page: Page, errors: PageErrors) -> None:
-    # Let the page's last API call finish before the test database is flushed under it.
+    # Let the page's last API call finish before the test database is flushed under it. (A function,
+    # not an expression: Playwright evaluates an expression with eval, which the site's CSP forbids.)
     try:
         page.wait_for_function(
-            "!document.querySelector('[data-bench]') || document.querySelector('[data-bench]').dataset.inflight === '0'"
+            "() => !document.querySelector('[data-bench]')"
+            " || document.querySelector('[data-bench]').dataset.inflight === '0'"
             " || !document.querySelector('[data-bench]').dataset.inflight",
             timeout=5_000,
         )
