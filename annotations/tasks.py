@@ -7,13 +7,11 @@ import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 
 from .canaries import add_canaries
 from .export.job import fail_export, requeue_export, run_export
 from .generating import run_generation
-from .models import Assignment, Completion, Prompt, Ranking
+from .recount import recount
 
 logger = logging.getLogger(__name__)
 
@@ -21,19 +19,8 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def recount_project(project_id: int) -> dict:
     """Recompute the prompts' denormalised counters from the rows themselves (safe to repeat)."""
-    def count_per_prompt(model):
-        rows = model.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt")
-        return Subquery(rows.annotate(n=Count("pk")).values("n"))
-
-    completions, rankings = count_per_prompt(Completion), count_per_prompt(Ranking)
-    reserved = Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.RESERVED).order_by()
-    reserved = Subquery(reserved.values("prompt").annotate(n=Count("pk")).values("n"))
-    updated = Prompt.objects.filter(project_id=project_id).update(
-        num_completions=Coalesce(completions, 0),
-        num_rankings=Coalesce(rankings, 0),
-        num_reserved=Coalesce(reserved, 0),
-    )
-    return {"project": project_id, "prompts": updated}
+    report = recount(project_id)
+    return {"project": project_id, "prompts": report.prompts}
 
 
 @shared_task(acks_late=True)

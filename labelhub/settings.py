@@ -153,6 +153,13 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
+# Finished exports older than this many days are deleted with their files by `manage.py prune_exports`
+# (run it daily from cron or a periodic task). 0, the default, keeps every export: deleting
+# researchers' data is something an operator opts into.
+LABELHUB_EXPORT_RETENTION_DAYS = env_int("LABELHUB_EXPORT_RETENTION_DAYS", 0)
+if LABELHUB_EXPORT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured(f"LABELHUB_EXPORT_RETENTION_DAYS must be 0 (keep all) or more, "
+                               f"got {LABELHUB_EXPORT_RETENTION_DAYS}")
 
 # Uploads: prompt-set files are streamed to a temporary file, never held in memory.
 LABELHUB_MAX_UPLOAD_BYTES = env_int("LABELHUB_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
