@@ -221,6 +221,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human rankings of LLM completions and export pairwise preference data.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The enum post-processing is drf-spectacular's default; the second documents every 401.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "annotations.api.docs.document_unauthorized"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }

@@ -15,6 +15,10 @@ from annotations.views import (
     team,
 )
 
+# Unmatched URLs under /api/ answer JSON like the API's own errors (annotations/api/errors.py).
+handler404 = "annotations.api.errors.not_found"
+handler500 = "annotations.api.errors.server_error"
+
 urlpatterns = [
     path("", home.home, name="home"),
     path("projects/new/", project_settings.new_project, name="project-new"),  # before the slug pattern
