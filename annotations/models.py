@@ -179,6 +179,14 @@ class Prompt(models.Model):
         return self.external_id if self.external_id is not None else str(self.pk)
 
 
+class CompletionQuerySet(models.QuerySet):
+    def delete(self):
+        from .protection import refuse_ranked  # protection.py reads the rankings, defined below
+
+        refuse_ranked(self)
+        return super().delete()
+
+
 class Completion(models.Model):
     class Source(models.TextChoices):
         UPLOADED = "uploaded"
@@ -195,6 +203,9 @@ class Completion(models.Model):
     canary_kind = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # A completion that rankings refer to (by id, in JSON) is not deleted on its own: protection.py.
+    objects = CompletionQuerySet.as_manager()
+
     class Meta:
         ordering = ["prompt", "position"]
         constraints = [
@@ -204,6 +215,12 @@ class Completion(models.Model):
 
     def __str__(self) -> str:
         return f"completion {self.pk} of {self.prompt_id}"
+
+    def delete(self, *args, **kwargs):
+        from .protection import refuse_ranked
+
+        refuse_ranked([self])
+        return super().delete(*args, **kwargs)
 
     @property
     def is_canary(self) -> bool:
@@ -248,7 +265,8 @@ class Assignment(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
-    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    # PROTECT: a user who labeled is deactivated, not deleted (deletion.remove_user), so no label is lost.
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RESERVED)
     # Completion ids in the order they are shown: random per assignment, against position bias.
     shown_order = models.JSONField(default=list)
@@ -282,7 +300,7 @@ class Ranking(models.Model):
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="ranking")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="rankings")
-    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rankings")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rankings")
     tiers = models.JSONField()
     flagged = models.JSONField(default=list)
     shown_order = models.JSONField(default=list)

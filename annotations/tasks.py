@@ -10,14 +10,13 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 
 from .canaries import add_canaries
 from .export.job import fail_export, run_export
 from .generating import run_generation_job, start_generation
 from .leases import LeaseLost, new_owner, sweep_stale_jobs
-from .models import Assignment, Completion, GenerationJob, Project, Prompt, Ranking
+from .models import GenerationJob, Project
+from .recount import recount
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +24,8 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def recount_project(project_id: int) -> dict:
     """Recompute the prompts' denormalised counters from the rows themselves (safe to repeat)."""
-    def count_per_prompt(model):
-        rows = model.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt")
-        return Subquery(rows.annotate(n=Count("pk")).values("n"))
-
-    completions, rankings = count_per_prompt(Completion), count_per_prompt(Ranking)
-    reserved = Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.RESERVED).order_by()
-    reserved = Subquery(reserved.values("prompt").annotate(n=Count("pk")).values("n"))
-    updated = Prompt.objects.filter(project_id=project_id).update(
-        num_completions=Coalesce(completions, 0),
-        num_rankings=Coalesce(rankings, 0),
-        num_reserved=Coalesce(reserved, 0),
-    )
-    return {"project": project_id, "prompts": updated}
+    report = recount(project_id)
+    return {"project": project_id, "prompts": report.prompts}
 
 
 # A database connection dropped mid-task: close it (close_old_connections drops the broken one)

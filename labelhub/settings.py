@@ -226,6 +226,14 @@ STORAGES = {
         )
     },
 }
+# Finished exports older than this many days are deleted with their files by `manage.py prune_exports`
+# (run it daily from cron or a periodic task). 0, the default, keeps every export: deleting
+# researchers' data is something an operator opts into.
+LABELHUB_EXPORT_RETENTION_DAYS = env_int("LABELHUB_EXPORT_RETENTION_DAYS", 0)
+if LABELHUB_EXPORT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured(f"LABELHUB_EXPORT_RETENTION_DAYS must be 0 (keep all) or more, "
+                               f"got {LABELHUB_EXPORT_RETENTION_DAYS}")
+
 # Uploads: prompt-set files are streamed to a temporary file, never held in memory.
 LABELHUB_MAX_UPLOAD_BYTES = env_int("LABELHUB_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -353,6 +361,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human rankings of LLM completions and export pairwise preference data.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The enum post-processing is drf-spectacular's default; the second documents every 401.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "annotations.api.docs.document_unauthorized"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }

@@ -47,3 +47,21 @@ COMPLETIONS_EXAMPLE = [
     {"id": 103, "text": "Reward models are used in games to give points."},
 ]
 RANKING_BODY_EXAMPLE = {"tiers": [[102], [101], [103]], "flagged": [], "duration_ms": 41000}
+
+
+UNAUTHORIZED = {
+    "description": "No valid credentials: send `Authorization: Token <token>` (POST /api/auth/token/) or sign in.",
+    # No example here: tests/test_api_schema.py wants each operation's own examples, and this is everyone's.
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+}
+
+
+def document_unauthorized(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook: every operation that needs a signed-in user also
+    documents its 401, so that a client (and schemathesis) knows what an anonymous call gets."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            security = operation.get("security", [{}])
+            if isinstance(operation, dict) and {} not in security:
+                operation["responses"].setdefault("401", UNAUTHORIZED)
+    return result

@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..deletion import delete_export
 from ..export.job import TooManyExports, fail_export, start_export, zip_name
 from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptionsError
 from ..models import Export
@@ -33,7 +34,7 @@ from .docs import (
     ErrorOut,
     detail_example,
 )
-from .permissions import project_for, require_exporter
+from .permissions import project_for, require_admin, require_exporter
 
 
 class ExportIn(serializers.Serializer):
@@ -195,6 +196,18 @@ class ExportDetail(APIView):
     )
     def get(self, request, export_id: int):
         return Response(ExportOut(export_for(request, export_id)).data)
+
+    @extend_schema(
+        summary="Delete an export and its files (project admins)",
+        description="Any status: a running export's worker finds its row gone and stores nothing. "
+                    "The files are removed once the deletion is committed.",
+        responses={204: OpenApiResponse(description="Deleted, with its files."), 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    def delete(self, request, export_id: int):
+        export = export_for(request, export_id)
+        require_admin(request, export.project)
+        delete_export(export)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=["exports"], parameters=[EXPORT_ID])

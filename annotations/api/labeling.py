@@ -27,6 +27,11 @@ from .docs import (
 )
 from .serializers import OwnRankingOut, RankingIn, RankingOut, RecentRankingOut, TextRef
 
+# Members who see the project but are not its labelers (researchers, admins, site admins).
+NOT_A_LABELER = OpenApiResponse(ErrorOut, description="A member of the project who is not one of its labelers.",
+                                examples=[detail_example("Not a labeler", "Only the project's labelers may label.",
+                                                         "403")])
+
 # The lecture's example: completions 101, 102, 103 judged 2nd, 1st, 3rd.
 RANKING_EXAMPLE = OpenApiExample("Three completions ranked 2, 1, 3", value=RANKING_BODY_EXAMPLE, request_only=True)
 TIE_AND_FLAG_EXAMPLE = OpenApiExample(
@@ -118,7 +123,7 @@ class NextTask(LabelingView):
         description="Answers the same assignment again while you hold it. Show the completions in the order "
                     "given (it is shuffled per labeler). 204 when nothing is left for you.",
         responses={200: TaskOut, 204: OpenApiResponse(description="Nothing left for this labeler."),
-                   404: NOT_FOUND},
+                   403: NOT_A_LABELER, 404: NOT_FOUND},
         examples=[OpenApiExample("A task", response_only=True, status_codes=["200"], value={
             "assignment": 311, "project": "helpful", "prompt": PROMPT_EXAMPLE, "completions": COMPLETIONS_EXAMPLE,
             "instructions_version": 1, "reserved_until": "2026-12-02T08:11:00Z"})],
@@ -207,7 +212,8 @@ class SkipAssignment(LabelingView):
 
 @extend_schema(tags=["labeling"], parameters=[SLUG])
 class MyRankings(LabelingView):
-    @extend_schema(responses={200: RecentRankingOut(many=True), 404: NOT_FOUND}, summary="Your recent rankings",
+    @extend_schema(responses={200: RecentRankingOut(many=True), 403: NOT_A_LABELER, 404: NOT_FOUND},
+                   summary="Your recent rankings",
                    examples=[OpenApiExample("One revised", response_only=True, value=[
                        {"assignment": 311, "prompt": PROMPT_EXAMPLE, "submitted": "2026-12-02T07:41:05Z",
                         "revised": "2026-12-02T07:44:30Z", "revision": 2}])],

@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..deletion import delete_project
 from ..models import InstructionVersion
 from ..projects import create_project, update_project, with_progress
 from ..roles import projects_visible_to
@@ -86,11 +87,12 @@ class ProjectDetail(APIView):
         update_project(project, body.validated_data)
         return Response(_project_out(request, project))
 
-    @extend_schema(responses={204: OpenApiResponse(description="Deleted, with its prompts, rankings and exports."),
+    @extend_schema(responses={204: OpenApiResponse(description="Deleted, with its prompts, rankings and exports; "
+                                                           "its uploaded and export files are removed after."),
                               403: FORBIDDEN, 404: NOT_FOUND},
                    summary="Delete a project and everything in it (project admins)")
     def delete(self, request, slug: str):
         project = project_for(request, slug)
         require_admin(request, project)
-        project.delete()
+        delete_project(project)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,12 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from ..deletion import delete_export
 from ..export.job import TooManyExports, fail_export, start_export
 from ..export.options import ExportOptions, ExportOptionsError
 from ..models import Export, Project
 from ..publishing import BrokerUnavailable, send_after_commit
-from ..roles import can_export, projects_visible_to
+from ..roles import can_export, is_project_admin, projects_visible_to
 from ..tasks import export_pairs_task
 
 
@@ -77,5 +79,19 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.success(request, f"Export {export.pk} started.")
                 return redirect("project-exports", slug=project.slug)
     exports = Export.objects.filter(project=project).select_related("requested_by")[:50]
-    return render(request, "annotations/exports.html", {"project": project, "form": form, "exports": exports},
-                  status=status)
+    return render(request, "annotations/exports.html", {
+        "project": project, "form": form, "exports": exports, "can_delete": is_project_admin(request.user, project),
+    }, status=status)
+
+
+@login_required
+@require_POST
+def delete_export_view(request: HttpRequest, slug: str, export_id: int) -> HttpResponse:
+    """The Delete button of a row (project admins): the export and its files go."""
+    project = exportable_project(request, slug)
+    if not is_project_admin(request.user, project):
+        raise PermissionDenied("Only the project's admins may delete exports.")
+    export = get_object_or_404(Export, pk=export_id, project=project)
+    delete_export(export)
+    messages.success(request, f"Export {export_id} and its files were deleted.")
+    return redirect("project-exports", slug=project.slug)

@@ -55,7 +55,13 @@ def _open_page(browser: Browser, **context_options) -> tuple[Page, PageErrors, P
     page = context.new_page()
     errors, dialogs = PageErrors(), PageErrors()
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.dismiss_dialogs = dismiss  # a test that must accept one removes this listener first
     return page, errors, dialogs
 
 
