@@ -79,7 +79,7 @@ def interval_chart(labelers: list, width: int = CHART_WIDTH, row_height: int = 1
             "ticks": [{"x": round(t / 10 * width, 1), "label": f"{t / 10:.1f}"} for t in range(0, 11, 2)]}
 
 
-def leaderboard_chart(board: Leaderboard, width: int = CHART_WIDTH, row_height: int = 22) -> dict:
+def leaderboard_chart(board: Leaderboard, width: int = CHART_WIDTH, row_height: int = 28) -> dict:
     """One row per model, best first: its score as a dot and its 95% interval as a line, on an
     axis spanning every interval, with round ticks."""
     if not board.models:
@@ -100,7 +100,7 @@ def leaderboard_chart(board: Leaderboard, width: int = CHART_WIDTH, row_height: 
     } for i, row in enumerate(board.models)]
     ticks = [{"x": x(value), "label": f"{value:g}"} for value in _frange(low, high, step)]
     height = len(rows) * row_height
-    return {"rows": rows, "ticks": ticks, "width": width, "height": height, "axis_y": height + 14}
+    return {"rows": rows, "ticks": ticks, "width": width, "height": height, "axis_y": height + 16}
 
 
 def _nice_step(span: float) -> float:
