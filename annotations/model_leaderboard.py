@@ -33,6 +33,7 @@ from .models import Completion, Project, Prompt, Ranking
 PAIR_KINDS = ("consensus", "labeler")
 UPLOADED, GENERATED = "uploaded", "generated"
 _A, _B, _TIE = 0, 1, 2
+_NO_FLAGS: list = []
 
 
 def model_name(model: str, source: str) -> str:
@@ -51,36 +52,69 @@ _RANKINGS_SQL = """
 
 
 class _Pairs:
-    """The records for leaderboard_from_arrays, appended as plain ints."""
+    """The records for leaderboard_from_arrays, as flat arrays of ints. The pairs a prompt gives
+    depend only on its completions' (model, place) list, so they are worked out once per such list
+    (`_memo`) and copied in with array.extend; only the lengths are read per prompt."""
 
     def __init__(self) -> None:
         self.prompt, self.a, self.b, self.len_a, self.len_b = (array("i") for _ in range(5))
         self.outcome = array("b")
+        self._memo: dict[tuple, tuple] = {}
 
-    def add(self, prompt: int, a: int, b: int, outcome: int, len_a: int, len_b: int) -> None:
-        self.prompt.append(prompt)
-        self.a.append(a)
-        self.b.append(b)
-        self.outcome.append(outcome)
-        self.len_a.append(len_a)
-        self.len_b.append(len_b)
+    def add_order(self, prompt: int, order: dict[int, int], known: dict) -> None:
+        """Every pair of completions of different models in one order (completion id → tier, or
+        FLAGGED: below every tier)."""
+        ids = list(order)
+        key = tuple((known[cid][0], _BOTTOM if order[cid] == FLAGGED else order[cid]) for cid in ids)
+        found = self._memo.get(key)
+        if found is None:
+            a, b, outcome, first, second = [], [], array("b"), [], []
+            for i, (model_a, rank_a) in enumerate(key):
+                for j in range(i + 1, len(key)):
+                    model_b, rank_b = key[j]
+                    if model_a != model_b:
+                        a.append(model_a)
+                        b.append(model_b)
+                        outcome.append(_TIE if rank_a == rank_b else _A if rank_a < rank_b else _B)
+                        first.append(i)
+                        second.append(j)
+            found = self._memo[key] = (array("i", a), array("i", b), outcome, first, second)
+        a, b, outcome, first, second = found
+        if not a:
+            return
+        self.a.extend(a)
+        self.b.extend(b)
+        self.outcome.extend(outcome)
+        self.prompt.extend(array("i", [prompt]) * len(a))
+        self.len_a.extend([known[ids[i]][1] for i in first])
+        self.len_b.extend([known[ids[j]][1] for j in second])
+
+
+_BOTTOM = 1 << 20  # a flagged completion's place: below every tier
 
 
 def _places(tiers: list, flagged: list, known: dict) -> dict[int, int]:
     """Completion id → its tier in one judgement (FLAGGED for a flagged one), canaries and
     completions no longer in the project left out."""
     place = {cid: rank for rank, tier in enumerate(tiers) for cid in tier if cid in known}
-    place.update((cid, FLAGGED) for cid in flagged if cid in known)
+    if flagged:
+        place.update((cid, FLAGGED) for cid in flagged if cid in known)
     return place
 
 
 def _consensus_order(places: list[dict[int, int]], memo: dict) -> dict[int, int]:
     """Completion id → its tier in the consensus of these judgements (majority-flagged ones share
     the tier after the last), computed once per shape."""
-    ids = sorted(set().union(*places))
-    if not ids:
+    ids = sorted(places[0]) if places else []
+    if any(len(place) != len(ids) or place.keys() != places[0].keys() for place in places[1:]):
+        ids = sorted(set().union(*places))
+        columns = sorted((tuple(place.get(cid, -2) for place in places), cid) for cid in ids)  # -2: absent
+    elif len(ids) > 1:
+        columns = sorted(zip(zip(*(itemgetter(*ids)(place) for place in places), strict=True), ids, strict=True))
+    else:
+        columns = [(tuple(place[cid] for place in places), cid) for cid in ids]
+    if not columns:
         return {}
-    columns = sorted((tuple(place.get(cid, -2) for place in places), cid) for cid in ids)  # -2: absent
     shape = tuple(column for column, _ in columns)
     ranks = memo.get(shape)
     if ranks is None:
@@ -89,25 +123,6 @@ def _consensus_order(places: list[dict[int, int]], memo: dict) -> dict[int, int]
         rank_of.update(dict.fromkeys(merged.flagged, len(merged.tiers)))
         ranks = memo[shape] = tuple(rank_of.get(i) for i in range(len(columns)))
     return {cid: rank for (_, cid), rank in zip(columns, ranks, strict=True) if rank is not None}
-
-
-def _add_order(pairs: _Pairs, prompt: int, order: dict[int, int], known: dict) -> None:
-    """Every pair of completions of different models in one order (tier or FLAGGED per id)."""
-    ids = list(order)
-    for i, first in enumerate(ids):
-        model_a, len_a = known[first]
-        rank_a = order[first]
-        if rank_a == FLAGGED:
-            rank_a = 1 << 20
-        for second in ids[i + 1:]:
-            model_b, len_b = known[second]
-            if model_a == model_b:
-                continue
-            rank_b = order[second]
-            if rank_b == FLAGGED:
-                rank_b = 1 << 20
-            outcome = _TIE if rank_a == rank_b else _A if rank_a < rank_b else _B
-            pairs.add(prompt, model_a, model_b, outcome, len_a, len_b)
 
 
 def project_leaderboard(project: Project, pairs: str = "consensus", bootstrap: int = DEFAULT_BOOTSTRAP,
@@ -135,12 +150,13 @@ def project_leaderboard(project: Project, pairs: str = "consensus", bootstrap: i
             rows = iter(lambda: cursor.fetchmany(5000), [])
             prompts = groupby((row for chunk in rows for row in chunk), key=itemgetter(0))
             for number, (_, group) in enumerate(prompts):
-                places = [_places(orjson.loads(tiers), orjson.loads(flagged), known) for _, tiers, flagged in group]
+                places = [_places(orjson.loads(tiers), _NO_FLAGS if flagged == "[]" else orjson.loads(flagged), known)
+                          for _, tiers, flagged in group]
                 if pairs == "consensus":
-                    _add_order(records, number, _consensus_order(places, memo), known)
+                    records.add_order(number, _consensus_order(places, memo), known)
                 else:
                     for place in places:
-                        _add_order(records, number, place, known)
+                        records.add_order(number, place, known)
     import numpy as np  # with the fit: pages that never show a leaderboard do not load numpy
 
     names = sorted(models, key=models.__getitem__)

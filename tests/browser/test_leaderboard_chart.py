@@ -44,7 +44,8 @@ def test_the_leaderboard_chart_renders_intervals_best_first(page: Page, live_ser
     assert dots[0] > dots[1] > dots[2]  # higher score further right
     table = page.locator("[data-leaderboard-table]")
     expect(table.locator("tbody tr")).to_have_count(3)
-    expect(table.locator("tbody tr").first.locator("[data-longer-won]")).to_have_text("94%")  # 15 of its 16 pairs: the longer won
+    # strong: the longer completion won 15 of its 16 pairs
+    expect(table.locator("tbody tr").first.locator("[data-longer-won]")).to_have_text("94%")
 
 
 def test_the_leaderboard_fits_a_phone_and_has_no_serious_violations(phone_page: Page, live_server, axe_source):
