@@ -138,11 +138,12 @@ def project_leaderboard(project: Project, pairs: str = "consensus", bootstrap: i
     tables = {"completion": Completion._meta.db_table, "prompt": Prompt._meta.db_table,
               "ranking": Ranking._meta.db_table}
     with transaction.atomic():  # one snapshot for both reads (and a server-side cursor needs one)
-        with connection.cursor() as cursor:
+        with connection.chunked_cursor() as cursor:  # streamed: 400,000 rows never sit in memory at once
             cursor.execute(_COMPLETIONS_SQL.format(**tables), [project.pk, Completion.Source.CANARY])
-            for cid, model, source, length in cursor.fetchall():
-                name = model_name(model, source)
-                known[cid] = (models.setdefault(name, len(models)), length)
+            for chunk in iter(lambda: cursor.fetchmany(5000), []):
+                for cid, model, source, length in chunk:
+                    name = model_name(model, source)
+                    known[cid] = (models.setdefault(name, len(models)), length)
         if len(models) < 2:
             return _no_board(bootstrap, models)
         with connection.chunked_cursor() as cursor:
