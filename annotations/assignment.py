@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from labelhub.metrics import RANKINGS_SUBMITTED
 
+from .adaptive import extra_slot, is_adaptive, slots, wanted_after
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .prompt_agreement import prompt_agreement
@@ -150,7 +151,9 @@ def next_assignment(project: Project, labeler, now: datetime | None = None) -> A
         # free slot remains even counting those (their holders commit within milliseconds).
         # Waiting on the locks instead could deadlock: a waiter keeps the lock of a row it
         # re-checked and found full while it waits on the next one.
-        if not _candidates(project, labeler).exists():
+        if not _candidates(project, labeler).exists() and not (
+            is_adaptive(project) and _extra_candidates(project, labeler).exists()
+        ):
             return None
         time.sleep(0.002 * (attempt + 1))
     return None
@@ -171,16 +174,32 @@ def _candidates(project: Project, labeler, *also: Q | Exists) -> QuerySet[Prompt
     ).order_by("-num_rankings", "pk")
 
 
+def _extra_candidates(project: Project, labeler, *also: Q | Exists) -> QuerySet[Prompt]:
+    """Adaptive overlap: prompts with k or more rankings that want one more labeler
+    (adaptive.extra_slot), never given to this labeler; few, on their own partial index."""
+    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler_id=labeler.pk)
+    return Prompt.objects.filter(
+        extra_slot(project.max_labelers_per_prompt),
+        ~Exists(seen),
+        labeler_membership(labeler, project.pk),
+        *also,
+        project_id=project.pk, num_completions__gte=MIN_COMPLETIONS,
+    ).order_by("-num_rankings", "pk")
+
+
 # The claim is one statement, made of two ORM querysets: unless the labeler holds an open
 # reservation (`held`), pick and lock the first candidate (`pick`, skipping rows other requests
 # hold), take its slot, create the assignment with the completions in random order, and return
 # them with their texts, or the held assignment's id. As ORM calls it would be five statements
 # (open reservation, lock, counter, completions, insert) and `next` would take nine with the
 # token, the project, BEGIN and COMMIT; this way it takes five, the most it is allowed.
+# With adaptive overlap on, `pick` is COALESCE((first prompt wanting a labeler beyond k), (first
+# candidate)): still one statement, each scan on its own index; the first is evaluated first, as
+# its prompts are the closest to complete.
 _CLAIM_SQL = """
     WITH claimed AS (
         UPDATE {prompt} AS target SET num_reserved = target.num_reserved + 1
-        WHERE target.id = ({pick})
+        WHERE target.id = {pick}
         RETURNING target.id, target.text
     ), shown AS MATERIALIZED (
         SELECT c.id, c.text, row_number() OVER (ORDER BY random()) AS place
@@ -206,10 +225,17 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     IntegrityError when the same labeler got the same prompt concurrently."""
     reserved_until = now + timedelta(minutes=project.reservation_minutes)
     held = _held(project, labeler, now)
-    pick = _candidates(project, labeler, ~Exists(held)).select_for_update(skip_locked=True, of=("self",))
-    pick = pick.values("pk")[:1]
+    picks = [_candidates(project, labeler, ~Exists(held))]
+    if is_adaptive(project):
+        picks.insert(0, _extra_candidates(project, labeler, ~Exists(held)))
     with transaction.atomic(), connection.cursor() as cursor:
-        pick_sql, pick_params = pick.query.sql_with_params()  # FOR UPDATE compiles only inside a transaction
+        compiled = [  # FOR UPDATE compiles only inside a transaction
+            pick.select_for_update(skip_locked=True, of=("self",)).values("pk")[:1].query.sql_with_params()
+            for pick in picks
+        ]
+        pick_params = [param for _, params in compiled for param in params]
+        pick_sql = f"COALESCE({', '.join(f'({sql})' for sql, _ in compiled)})" if len(compiled) > 1 else (
+            f"({compiled[0][0]})")
         held_sql, held_params = held.values("pk")[:1].query.sql_with_params()
         sql = _CLAIM_SQL.format(
             prompt=Prompt._meta.db_table, completion=Completion._meta.db_table,
@@ -286,8 +312,9 @@ def submit_ranking(
 
     A reservation that ran out may still be submitted while the prompt has a free slot (the
     labeler did the work); once its slot went to someone else it is a conflict. The prompt's
-    counters and stored agreement move in the same transaction: lock the assignment and its
-    prompt, read the prompt's rankings, insert, then one update of each row."""
+    counters, stored agreement and adaptive overlap's decision (wanted_rankings, from this
+    prompt's rankings only) move in the same transaction: lock the assignment and its prompt, read
+    the prompt's rankings, insert, then one update of each row."""
     now = timezone.now()
     with transaction.atomic():
         assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
@@ -305,7 +332,7 @@ def submit_ranking(
             raise AssignmentConflict("this assignment was skipped")
         prompt = assignment.prompt
         held = assignment.status == Assignment.Status.RESERVED  # else expired: its slot was given back
-        if not held and prompt.num_rankings + prompt.num_reserved >= project.labelers_per_prompt:
+        if not held and prompt.num_rankings + prompt.num_reserved >= slots(project, prompt.wanted_rankings):
             raise AssignmentConflict("this assignment expired and its slot went to another labeler")
         agreement = None  # below two rankings
         if prompt.num_rankings:  # the counter is exact: its row is locked
@@ -328,7 +355,8 @@ def submit_ranking(
         Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
         freed = Greatest(F("num_reserved") - 1, Value(0)) if held else F("num_reserved")
         Prompt.objects.filter(pk=prompt.pk).update(
-            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=agreement
+            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=agreement,
+            wanted_rankings=wanted_after(project, agreement, prompt.num_rankings + 1),
         )
     RANKINGS_SUBMITTED.inc()  # after the transaction: a rolled-back ranking is not counted
     return ranking, True

@@ -20,6 +20,11 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     criterion = models.CharField(max_length=100, default="helpfulness")
     labelers_per_prompt = models.PositiveSmallIntegerField(default=3)
+    # Adaptive overlap (annotations/overlap.py): a prompt whose k rankings agree less than
+    # agreement_target takes one more labeler at a time, up to this maximum; equal to k (the
+    # default, kept equal by create_project/update_project) it is off.
+    max_labelers_per_prompt = models.PositiveSmallIntegerField(default=3)
+    agreement_target = models.FloatField(default=0.75)
     allow_ties = models.BooleanField(default=True)
     reservation_minutes = models.PositiveIntegerField(default=30)
     # Salt for the stable pseudonyms that exports use instead of usernames.
@@ -149,6 +154,11 @@ class Prompt(models.Model):
     # or revised, so that "disputed" prompts can be listed without recomputing the project; NULL
     # below two rankings.
     agreement = models.FloatField(null=True, blank=True)
+    # Adaptive overlap: 0 unless the prompt takes a labeler beyond k, then the number of rankings it
+    # should reach (its rankings + 1). Decided when one of its rankings is stored or revised, from
+    # its own rankings (overlap.wanted_rankings), and again for the whole project when k, the
+    # maximum or the target change; the claim compares it with the counters above.
+    wanted_rankings = models.PositiveSmallIntegerField(default=0, db_default=0)
     generation_error = models.TextField(blank=True)
     generation_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -167,6 +177,12 @@ class Prompt(models.Model):
                 fields=["project", "-num_rankings", "id"],
                 condition=Q(num_completions__gte=2),
                 name="prompt_next_idx",
+            ),
+            # The claim's second scan (adaptive overlap): the few prompts that want one more labeler.
+            models.Index(
+                fields=["project", "-num_rankings", "id"],
+                condition=Q(num_rankings__lt=models.F("wanted_rankings"), num_completions__gte=2),
+                name="prompt_extra_idx",
             ),
         ]
 

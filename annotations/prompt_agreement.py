@@ -4,8 +4,9 @@ revised, so that the prompts browser can list "disputed" prompts without recompu
 The measure is the quality report's per-prompt figure: pairwise agreement of the prompt's
 rankings (latest revisions, the canary completion left out), NULL below two rankings."""
 
+from .adaptive import wanted_after
 from .consensus import Judgement, prompt_pairwise_agreement, strip_completions
-from .models import Prompt, Ranking
+from .models import Project, Prompt, Ranking
 
 
 def prompt_agreement(prompt_id: int, canary_id: int | None, adding: Judgement | None = None) -> float | None:
@@ -24,8 +25,15 @@ def prompt_agreement(prompt_id: int, canary_id: int | None, adding: Judgement | 
     return prompt_pairwise_agreement(judgements)
 
 
-def store_prompt_agreement(prompt_id: int, canary_id: int | None) -> float | None:
-    """Recompute and store the prompt's agreement (one read, one write); see prompt_agreement."""
+def store_prompt_agreement(
+    prompt_id: int, canary_id: int | None, project: Project | None = None, rankings: int | None = None,
+) -> float | None:
+    """Recompute and store the prompt's agreement (one read, one write); see prompt_agreement.
+    Given the project and the prompt's number of rankings, adaptive overlap's decision
+    (wanted_rankings) is stored with it: a revision may settle a dispute or open one."""
     agreement = prompt_agreement(prompt_id, canary_id)
-    Prompt.objects.filter(pk=prompt_id).update(agreement=agreement)
+    changes = {"agreement": agreement}
+    if project is not None and rankings is not None:
+        changes["wanted_rankings"] = wanted_after(project, agreement, rankings)
+    Prompt.objects.filter(pk=prompt_id).update(**changes)
     return agreement

@@ -24,6 +24,7 @@ from django.db.models import Count, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from .adaptive import complete_for
 from .assignment import MIN_COMPLETIONS
 from .consensus import (
     Judgement,
@@ -123,6 +124,24 @@ class PromptRow:
 
 
 @dataclass
+class OverlapFigures:
+    """Adaptive overlap at work: the prompts that took labelers beyond k, and the mean pairwise
+    agreement of those prompts from their first k rankings (submission order, latest revisions)
+    and from all of them now."""
+
+    prompts_beyond_k: int = 0
+    agreement_at_k: float | None = None
+    agreement_now: float | None = None
+    compared: int = 0  # prompts beyond k with an agreement both ways
+
+    @property
+    def rise(self) -> float | None:
+        if self.agreement_at_k is None or self.agreement_now is None:
+            return None
+        return self.agreement_now - self.agreement_at_k
+
+
+@dataclass
 class QualityReport:
     prompts_total: int
     prompts_complete: int
@@ -137,6 +156,7 @@ class QualityReport:
     prompt_agreements: list[float]  # pairwise agreement of each prompt with two or more rankings
     labelers: list[LabelerRow]
     most_disagreement: list[PromptRow] = field(default_factory=list)
+    overlap: OverlapFigures = field(default_factory=OverlapFigures)
 
     @property
     def possible_misreaders(self) -> list[LabelerRow]:
@@ -151,16 +171,19 @@ def canary_passed(judgement: Judgement, canary: int) -> bool:
 
 
 def progress_counts(project: Project) -> dict[str, int]:
-    """Prompts complete (k rankings), in progress (some ranking or reservation), waiting (ready
-    for labelers, untouched) and without completions (fewer than two): one query."""
+    """Prompts complete (k rankings at the agreement target, or the maximum: adaptive.complete),
+    in progress (some ranking or reservation), waiting (ready for labelers, untouched) and without
+    completions (fewer than two); and the prompts that took labelers beyond k: one query."""
     k = project.labelers_per_prompt
     ready = Q(num_completions__gte=MIN_COMPLETIONS)
+    done = complete_for(project)
     return Prompt.objects.filter(project=project).aggregate(
         total=Count("pk"),
-        complete=Count("pk", filter=Q(num_rankings__gte=k)),
-        in_progress=Count("pk", filter=ready & Q(num_rankings__lt=k) & (Q(num_rankings__gt=0) | Q(num_reserved__gt=0))),
+        complete=Count("pk", filter=done),
+        in_progress=Count("pk", filter=ready & ~done & (Q(num_rankings__gt=0) | Q(num_reserved__gt=0))),
         waiting=Count("pk", filter=ready & Q(num_rankings=0, num_reserved=0)),
         without_completions=Count("pk", filter=~ready & Q(num_rankings__lt=k)),
+        beyond_k=Count("pk", filter=Q(num_rankings__gt=k)),
     )
 
 
@@ -200,6 +223,8 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
     shaped: list[ShapedPrompt] = []  # for the labeler scores (several rounds)
     rank_values = RankValueTable()  # for Krippendorff's alpha
     rankings = 0
+    k = project.labelers_per_prompt
+    beyond_k: list[tuple[float, float]] = []
     agreeing = compared = 0
     prompt_agreements: list[float] = []
     worst: list[PromptRow] = []  # the prompts of least agreement so far, trimmed as it grows
@@ -227,6 +252,10 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
             per_day[submitted_at.astimezone(local).date()] += 1
         rankings += len(ranked)
         judgements = [j for _, j in ranked]
+        if len(judgements) > k:  # took labelers beyond k (adaptive overlap): agreement at k and now
+            at_k, now = pairwise_agreement(judgements[:k]).share, pairwise_agreement(judgements).share
+            if at_k is not None and now is not None:
+                beyond_k.append((at_k, now))
         rank_values.add(judgements)
         prompt = shaped_prompt(ranked, measures)
         shaped.append(prompt)
@@ -290,4 +319,10 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
         prompt_agreements=prompt_agreements,
         labelers=labelers,
         most_disagreement=worst,
+        overlap=OverlapFigures(
+            prompts_beyond_k=progress["beyond_k"],
+            agreement_at_k=statistics.mean(a for a, _ in beyond_k) if beyond_k else None,
+            agreement_now=statistics.mean(b for _, b in beyond_k) if beyond_k else None,
+            compared=len(beyond_k),
+        ),
     )

@@ -46,6 +46,7 @@ def revise_ranking(
         canary = Completion.objects.filter(prompt=OuterRef("prompt_id"), source=Completion.Source.CANARY)
         ranking = (
             _own_rankings(labeler)
+            .select_related("project")  # k, maximum and target, for adaptive overlap's decision
             .select_for_update(of=("self",))
             .filter(assignment_id=assignment_id)
             .annotate(
@@ -81,8 +82,9 @@ def revise_ranking(
         ranking.instruction_version = ranking.current_version if instruction_version is None else instruction_version
         ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version"])
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
-        list(Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list("pk"))
-        store_prompt_agreement(ranking.prompt_id, ranking.canary_id)
+        rankings = Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list(
+            "num_rankings", flat=True).get()
+        store_prompt_agreement(ranking.prompt_id, ranking.canary_id, ranking.project, rankings)
     RANKINGS_REVISED.inc()
     return ranking, True
 

@@ -57,7 +57,7 @@ def test_deleting_a_project_removes_its_export_and_upload_files_after_commit(
     other = make_project("other")
     kept = done_export(other)
     export_dir = media() / "exports" / str(export.pk)
-    assert (export_dir / "bundle" / "pairs.jsonl").is_file() and (media() / upload).is_file()
+    assert (media() / export.files["bundle"]).is_file() and (media() / upload).is_file()
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert api(pam).delete("/api/projects/helpful/").status_code == 204
@@ -85,8 +85,8 @@ def test_a_rolled_back_project_deletion_keeps_its_files(ranked, django_capture_o
 def test_a_project_admin_deletes_an_export_and_its_files(api, ranked, pam, django_capture_on_commit_callbacks):
     export = done_export(ranked)
     # A dead attempt's leftovers in the export's directory go too.
-    (media() / "exports" / str(export.pk) / ".attempt-dead").mkdir()
-    (media() / "exports" / str(export.pk) / ".attempt-dead" / "pairs.jsonl").write_text("{}")
+    (media() / "exports" / str(export.pk) / "deadbeef").mkdir()
+    (media() / "exports" / str(export.pk) / "deadbeef" / "half.zip").write_text("{}")
     with django_capture_on_commit_callbacks(execute=True):
         response = api(pam).delete(f"/api/exports/{export.pk}/")
     assert response.status_code == 204

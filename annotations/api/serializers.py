@@ -8,13 +8,13 @@ from rest_framework.fields import empty
 from rest_framework.utils import html
 
 from ..models import Project
-from ..project_rules import LIMITS, SETTINGS_FIELDS, cross_field_errors, field_error, slug_errors
+from ..project_rules import EXCLUSIVE_LOW, LIMITS, SETTINGS_FIELDS, cross_field_errors, field_error, slug_errors
 from ..projects import settings_of
 
 
 def _number(kind, field: str, what: str):
     low, high = LIMITS[field]
-    bound = f"above {low:g}" if field == "top_p" else f"{low:g}"
+    bound = f"above {low:g}" if field in EXCLUSIVE_LOW else f"{low:g}"
     return kind(required=False, help_text=f"{what} ({bound} to {high:g}).")
 
 
@@ -27,6 +27,12 @@ class ProjectSettingsIn(serializers.Serializer):
                                       help_text="What labelers rank by, e.g. helpfulness.")
     labelers_per_prompt = _number(serializers.IntegerField, "labelers_per_prompt",
                                   "How many labelers rank each prompt (k)")
+    max_labelers_per_prompt = _number(
+        serializers.IntegerField, "max_labelers_per_prompt",
+        "Adaptive overlap: most labelers a disputed prompt may get; at least k, equal to k (the default) is off")
+    agreement_target = _number(
+        serializers.FloatField, "agreement_target",
+        "Adaptive overlap: a prompt whose pairwise agreement is below this after k rankings takes one more labeler")
     allow_ties = serializers.BooleanField(required=False, help_text="Whether a ranking may put completions level.")
     reservation_minutes = _number(serializers.IntegerField, "reservation_minutes",
                                   "How long a labeler holds a prompt")

@@ -152,6 +152,25 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def table_cell(text: str) -> str:
+    """User text in a Markdown table cell: one line, and a pipe that cannot end the cell."""
+    return one_line(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def leaderboard_rows(project: Project) -> tuple[list[dict[str, Any]], str | None]:
+    """The model leaderboard of the project's rankings for the card: rows, or the reason for none."""
+    from ..model_leaderboard import project_leaderboard  # numpy and the fit: only when a card is written
+
+    board = project_leaderboard(project)
+    rows = [{
+        "model": table_cell(row.model), "score": f"{row.score:.0f}", "low": f"{row.ci_low:.0f}",
+        "high": f"{row.ci_high:.0f}", "wins": row.wins, "losses": row.losses, "ties": row.ties,
+        "group": row.component + 1,
+        "longer_won": "—" if row.longer_won is None else f"{row.longer_won:.0%}",
+    } for row in board.models]
+    return rows, board.reason if not rows else None
+
+
 def code_fence(text: str) -> str:
     """A backtick fence longer than any run of backticks in `text`: the text inside shows
     exactly as written (Markdown and all), and nothing in it can close the block."""
@@ -189,5 +208,8 @@ def dataset_card(
         "data_files": "{" + ", ".join(f'"{split}": "{name}"' for split, name in names.items()) + "}",
         "keep": '["chosen", "rejected", "margin"]' if options.margin else '["chosen", "rejected"]',
         "has_test": "test" in names,
+        "adaptive": project.max_labelers_per_prompt > project.labelers_per_prompt,
     }
+    context["leaderboard"], context["no_leaderboard"] = leaderboard_rows(project)
+    context["leaderboard_groups"] = len({row["group"] for row in context["leaderboard"]})
     return render_to_string("annotations/dataset_card.md", context).strip() + "\n"

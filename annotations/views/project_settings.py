@@ -88,6 +88,13 @@ class ProjectSettingsForm(RuledForm):
     name = _text("name", required=True)
     criterion = _text("criterion", required=True)
     labelers_per_prompt = _number("labelers_per_prompt")
+    max_labelers_per_prompt = _number(
+        "max_labelers_per_prompt",
+        help_text="Adaptive overlap: a prompt whose labelers disagree (below the agreement target) after k rankings "
+                  "gets one more labeler at a time, up to this. Equal to labelers per prompt: off.")
+    agreement_target = _number(
+        "agreement_target", integer=False, step="0.05",
+        help_text="Pairwise agreement (0–1) at which a prompt needs no more labelers.")
     allow_ties = forms.BooleanField(label=LABELS["allow_ties"], required=False)
     reservation_minutes = _number(
         "reservation_minutes", help_text="How long a labeler holds a prompt before it goes to someone else.")
