@@ -20,6 +20,7 @@ locks a prompt row and inserts a new assignment: no two of them wait on each oth
 orders. Expired reservations are given back by a sweep that `next` runs at most every
 SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
+import json
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -179,7 +180,7 @@ _CLAIM_SQL = """
     WITH claimed AS (
         UPDATE {prompt} AS target SET num_reserved = target.num_reserved + 1
         WHERE target.id = ({pick})
-        RETURNING target.id, target.text
+        RETURNING target.id, target.text, target.messages
     ), shown AS MATERIALIZED (
         SELECT c.id, c.text, row_number() OVER (ORDER BY random()) AS place
         FROM {completion} AS c JOIN claimed ON c.prompt_id = claimed.id
@@ -192,7 +193,7 @@ _CLAIM_SQL = """
         FROM claimed
         RETURNING id
     )
-    SELECT ({held}), created.id, claimed.id, claimed.text, shown.id, shown.text
+    SELECT ({held}), created.id, claimed.id, claimed.text, claimed.messages, shown.id, shown.text
     FROM (SELECT 1) AS one LEFT JOIN (created CROSS JOIN claimed LEFT JOIN shown ON true) ON true
     ORDER BY shown.place
 """
@@ -216,7 +217,7 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
         params = (*pick_params, project.pk, labeler.pk, Assignment.Status.RESERVED, reserved_until, now, *held_params)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    held_id, assignment_id, prompt_id, prompt_text = rows[0][:4]
+    held_id, assignment_id, prompt_id, prompt_text, messages = rows[0][:5]
     if held_id is not None:
         return open_assignment(project, labeler, now)
     if assignment_id is None:
@@ -225,7 +226,9 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     assignment = Assignment(
         pk=assignment_id,
         project=project,
-        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk),
+        # Django reads jsonb from a plain cursor as its text.
+        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk,
+                      messages=json.loads(messages) if isinstance(messages, str) else messages),
         labeler=labeler,
         status=Assignment.Status.RESERVED,
         shown_order=[cid for cid, _ in completions],

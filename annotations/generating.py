@@ -24,6 +24,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from .generation import (
+    Conversation,
     FatalGenerationError,
     Generated,
     GenerationConfig,
@@ -82,12 +83,13 @@ def missing_completions(project: Project, target: int) -> int:
     return below.aggregate(missing=Sum(target - F("num_completions")))["missing"] or 0
 
 
-def _work(project: Project, target: int) -> Iterator[tuple[int, str]]:
-    """(prompt id, prompt text) once per missing completion, read in chunks."""
+def _work(project: Project, target: int) -> Iterator[tuple[int, Conversation]]:
+    """(prompt id, prompt text or conversation) once per missing completion, read in chunks."""
     below = Prompt.objects.filter(project=project, num_completions__lt=target).order_by("pk")
-    for prompt_id, text, have in below.values_list("pk", "text", "num_completions").iterator(chunk_size=500):
+    rows = below.values_list("pk", "text", "messages", "num_completions").iterator(chunk_size=500)
+    for prompt_id, text, messages, have in rows:
         for _ in range(target - have):
-            yield prompt_id, text
+            yield prompt_id, messages or text
 
 
 class Arrival(NamedTuple):
@@ -204,9 +206,9 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
     reask_temperature = max(config.temperature, REASK_MIN_TEMPERATURE)
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="llm") as pool:
         # future → (prompt id, prompt text, extra asks so far)
-        in_flight: dict[Future, tuple[int, str, int]] = {}
+        in_flight: dict[Future, tuple[int, Conversation, int]] = {}
 
-        def attempt(prompt_id: int, text: str, asks_again: int) -> Generated | None:
+        def attempt(prompt_id: int, text: Conversation, asks_again: int) -> Generated | None:
             # A queued request for a prompt that has just failed is not sent: it would most likely fail too.
             if prompt_id in given_up:
                 return None
@@ -218,7 +220,7 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                 given_up.add(prompt_id)
                 raise
 
-        def send(prompt_id: int, text: str, asks_again: int = 0) -> None:
+        def send(prompt_id: int, text: Conversation, asks_again: int = 0) -> None:
             in_flight[pool.submit(attempt, prompt_id, text, asks_again)] = (prompt_id, text, asks_again)
 
         def fill() -> None:
@@ -237,7 +239,7 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
             while in_flight:
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 arrived: list[Arrival] = []
-                texts: dict[int, str] = {}
+                texts: dict[int, Conversation] = {}
                 for future in finished:
                     prompt_id, text, asks_again = in_flight.pop(future)
                     try:

@@ -23,7 +23,7 @@ from .docs import (
     ErrorOut,
     detail_example,
 )
-from .serializers import OwnRankingOut, RankingIn, RankingOut, RecentRankingOut, TextRef
+from .serializers import OwnRankingOut, PromptRef, RankingIn, RankingOut, RecentRankingOut, TextRef
 
 # The lecture's example: completions 101, 102, 103 judged 2nd, 1st, 3rd.
 RANKING_EXAMPLE = OpenApiExample("Three completions ranked 2, 1, 3", value=RANKING_BODY_EXAMPLE, request_only=True)
@@ -63,7 +63,7 @@ ASSIGNMENT_404 = OpenApiResponse(ErrorOut, description="Not your assignment, no 
 TaskOut = inline_serializer("TaskOut", {
     "assignment": serializers.IntegerField(),
     "project": serializers.SlugField(),
-    "prompt": TextRef(),
+    "prompt": PromptRef(),
     "completions": TextRef(many=True, help_text="In the order to show them."),
     "instructions_version": serializers.IntegerField(allow_null=True),
     "reserved_until": serializers.DateTimeField(),
@@ -79,7 +79,7 @@ def task_payload(assignment, project) -> dict:
     return {
         "assignment": assignment.pk,
         "project": project.slug,
-        "prompt": {"id": assignment.prompt_id, "text": assignment.prompt.text},
+        "prompt": {"id": assignment.prompt_id, "text": assignment.prompt.text, "messages": assignment.prompt.messages},
         "completions": [{"id": cid, "text": text} for cid, text in assignment.shown_completions],
         "instructions_version": project.instructions_version,
         "reserved_until": assignment.reserved_until,

@@ -235,12 +235,24 @@ class TextRef(serializers.Serializer):
     text = serializers.CharField()
 
 
+class MessageOut(serializers.Serializer):
+    role = serializers.CharField(help_text="system, user or assistant")
+    content = serializers.CharField()
+
+
+class PromptRef(TextRef):
+    """A prompt as the labeling loop gives it: for a conversation `text` is its last user message
+    and `messages` the whole conversation; a plain prompt has `messages` null."""
+
+    messages = MessageOut(many=True, allow_null=True, default=None)
+
+
 class OwnRankingOut(serializers.Serializer):
     """A labeler's submitted ranking, as the labeling page reopens it."""
 
     assignment = serializers.IntegerField()
     project = serializers.SlugField()
-    prompt = TextRef()
+    prompt = PromptRef()
     completions = TextRef(many=True, help_text="In the order they were shown.")
     tiers = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     flagged = serializers.ListField(child=serializers.IntegerField())
