@@ -34,7 +34,7 @@ from django.utils import timezone
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .prompt_agreement import prompt_agreement
-from .ranking import RankingError, normalize_tiers, validate_ranking
+from .ranking import RankingError, judgement_for
 from .roles import labeler_membership, labeler_membership_join
 
 MIN_COMPLETIONS = 2
@@ -276,12 +276,13 @@ def submit_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
-    """Validate and store a ranking. Returns (ranking, created); an identical repeat stores
+    """Validate and store a ranking (in a thumbs project: `thumbs`, stored as tiers `[ups, downs]`). Returns (ranking, created); an identical repeat stores
     nothing and returns created=False; a different ranking for a submitted assignment raises
     AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment.
 
@@ -293,8 +294,8 @@ def submit_ranking(
     with transaction.atomic():
         assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
         project = assignment.project
-        validate_ranking(tiers, flagged, assignment.shown_order, project.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(project.feedback, tiers, thumbs, flagged, assignment.shown_order,
+                                       project.allow_ties)
         if assignment.status == Assignment.Status.SUBMITTED:
             stored = Ranking.objects.get(assignment_id=assignment.pk)
             if stored.tiers == tiers and sorted(stored.flagged) == flagged:
@@ -311,7 +312,8 @@ def submit_ranking(
         agreement = None  # below two rankings
         if prompt.num_rankings:  # the counter is exact: its row is locked
             judgement = Judgement(tiers, flagged)
-            agreement = prompt_agreement(prompt.pk, _canary_of(prompt.pk), adding=judgement)
+            agreement = prompt_agreement(prompt.pk, _canary_of(prompt.pk), adding=judgement,
+                                         thumbs=project.feedback == Project.Feedback.THUMBS)
         if instruction_version is None:  # the client did not say which version it showed
             instruction_version = _current_version(project.pk)
         ranking = Ranking.objects.create(

@@ -11,7 +11,7 @@ from django.utils import timezone
 from .assignment import MAX_ID, AssignmentConflict
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking, RankingRevision
 from .prompt_agreement import store_prompt_agreement
-from .ranking import normalize_tiers, validate_ranking
+from .ranking import judgement_for
 from .roles import labeler_membership
 
 RECENT_RANKINGS = 50
@@ -26,8 +26,9 @@ def revise_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
@@ -48,6 +49,7 @@ def revise_ranking(
             .filter(assignment_id=assignment_id)
             .annotate(
                 allow_ties=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("allow_ties")),
+                feedback=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("feedback")),
                 current_version=Subquery(current_version.values("version")[:1]),
                 canary_id=Subquery(canary.values("pk")[:1]),
             )
@@ -59,8 +61,8 @@ def revise_ranking(
             ).exists():
                 raise AssignmentConflict("this assignment has no ranking yet: submit it with POST first")
             raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
-        validate_ranking(tiers, flagged, ranking.shown_order, ranking.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(ranking.feedback, tiers, thumbs, flagged, ranking.shown_order,
+                                       ranking.allow_ties)
         if ranking.tiers == tiers and sorted(ranking.flagged) == flagged:
             return ranking, False
         RankingRevision.objects.create(
@@ -80,7 +82,8 @@ def revise_ranking(
         ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version"])
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
         list(Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list("pk"))
-        store_prompt_agreement(ranking.prompt_id, ranking.canary_id)
+        store_prompt_agreement(ranking.prompt_id, ranking.canary_id,
+                               thumbs=ranking.feedback == Project.Feedback.THUMBS)
     return ranking, True
 
 

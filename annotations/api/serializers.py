@@ -201,11 +201,17 @@ def _whole_number(name: str, least: int, **kwargs) -> serializers.IntegerField:
 
 
 class RankingIn(serializers.Serializer):
-    """A ranking: every shown completion exactly once across `tiers` and `flagged`."""
+    """A ranking: every shown completion exactly once across `tiers` (or, in a thumbs project,
+    `thumbs`) and `flagged`."""
 
     default_error_messages = {"invalid": 'the body must be a JSON object with "tiers"'}
 
-    tiers = Tiers(help_text="Best first; each tier is a list of completion ids, a tier of several is a tie.")
+    tiers = Tiers(required=False, help_text="Best first; each tier is a list of completion ids, a tier of several "
+                                            "is a tie. Required in ranking projects, refused in thumbs projects.")
+    thumbs = serializers.DictField(
+        child=serializers.CharField(), required=False,
+        help_text='Thumbs projects only: completion id → "up" or "down", for every completion not flagged.',
+    )
     flagged = IdList(default=list, help_text="Completions judged nonsensical, confusing or irrelevant.")
     duration_ms = _whole_number("duration_ms", 0, help_text="Time spent on the task, in milliseconds.")
     # The version the labeler was shown (from tasks/next); defaults to the current one.
