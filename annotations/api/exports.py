@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..export.job import create_export, zip_name
-from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptionsError
+from ..export.options import FORMATS, KINDS, MARGINS, MODES, ExportOptions, ExportOptionsError
 from ..models import Export
 from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
 from ..roles import projects_visible_to
@@ -30,6 +30,8 @@ from .permissions import project_for, require_exporter
 
 
 class ExportIn(serializers.Serializer):
+    kind = serializers.ChoiceField(KINDS, default="preference", help_text="preference: pairs (chosen, rejected); "
+                                   "kto: one row per judged completion (prompt, completion, label)")
     format = serializers.ChoiceField(FORMATS, default="jsonl")
     mode = serializers.ChoiceField(MODES, default="labeler")
     flagged = serializers.ChoiceField(FLAGGED_OPTIONS, default="drop")
