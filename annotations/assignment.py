@@ -284,7 +284,8 @@ def submit_ranking(
 ) -> tuple[Ranking, bool]:
     """Validate and store a ranking (in a thumbs project: `thumbs`, stored as tiers `[ups, downs]`).
     Returns (ranking, created); an identical repeat stores nothing and returns created=False; a
-    different ranking for a submitted assignment raises AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment.
+    different ranking for a submitted assignment raises AssignmentConflict. Raises
+    Assignment.DoesNotExist for another labeler's assignment.
 
     A reservation that ran out may still be submitted while the prompt has a free slot (the
     labeler did the work); once its slot went to someone else it is a conflict. The prompt's
