@@ -30,3 +30,21 @@ def test_a_conversation_is_ranked_and_reopened_with_its_turns(api, project, alic
     assert Ranking.objects.get().tiers == [[b], [a]]
     reopened = api(alice).get(f"/api/assignments/{task['assignment']}/ranking/").json()
     assert reopened["prompt"]["messages"] == CHAT
+
+
+def test_load_demo_adds_a_conversation_project_and_a_thumbs_project(db):
+    from django.core.management import call_command
+
+    from annotations.models import Project
+    from annotations.roles import labeling_project
+
+    call_command("load_demo", "--password", "demo-password-1")
+    chat, thumbs = Project.objects.get(slug="demo-chat"), Project.objects.get(slug="demo-thumbs")
+    assert (chat.feedback, thumbs.feedback) == ("ranking", "thumbs")
+    for project in (chat, thumbs):
+        assert project.prompts.count() == 4 and not project.prompts.filter(messages__isnull=True).exists()
+        assert project.prompts.get(external_id="chat-001").messages[0]["role"] == "system"
+    from django.contrib.auth import get_user_model
+
+    labeler = get_user_model().objects.get(username="labeler1")
+    assert labeling_project(labeler, "demo-thumbs") == thumbs

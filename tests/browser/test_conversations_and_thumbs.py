@@ -47,6 +47,7 @@ def settle(page: Page) -> None:
 
 
 def open_page(page: Page, base_url: str, slug: str, username: str = "alice") -> None:
+    page.set_default_timeout(60_000)  # the shared machine is often busy: generous waits, the same checks
     log_in(page, base_url, username, f"/projects/{slug}/label/")
     page.click('[data-action="accept-instructions"]')
     expect(page.locator("[data-completion-id]").first).to_be_visible()
