@@ -129,3 +129,39 @@ def test_thumbs_agreement_is_stored_and_reported_with_canaries_passed_when_down(
     assert report.krippendorff_alpha == pytest.approx(nominal_alpha([(2, 0), (1, 1)]))
     assert report.kendalls_w is None
     assert {row.username: row.canary_pass_rate for row in report.labelers} == {"alice": 1.0, "bob": 1.0}
+
+
+def test_a_thumbs_project_is_created_by_the_api_and_its_quality_page_works(api, db):
+    from django.test import Client
+
+    from annotations.models import Project
+
+    ada = make_user("ada", "admin")
+    ada.is_staff = True
+    ada.save()
+    response = api(ada).post("/api/projects/", {"slug": "t2", "feedback": "thumbs"}, format="json")
+    assert response.status_code == 201 and response.json()["feedback"] == "thumbs"
+    project = Project.objects.get(slug="t2")
+    assert project.feedback == "thumbs"
+    changed = api(ada).patch("/api/projects/t2/", {"feedback": "ranking"}, format="json")
+    assert Project.objects.get(slug="t2").feedback == "thumbs", changed.content  # fixed once created
+    client = Client()
+    client.force_login(ada)
+    page = client.get("/projects/t2/quality/")
+    assert page.status_code == 200 and "Krippendorff's α (nominal)" in page.content.decode()
+
+
+def test_the_new_project_page_creates_a_thumbs_project(db):
+    from django.test import Client
+
+    from annotations.models import Project
+
+    ada = make_user("ada", "admin")
+    ada.is_staff = True
+    ada.save()
+    client = Client()
+    client.force_login(ada)
+    assert 'value="thumbs"' in client.get("/projects/new/").content.decode()
+    response = client.post("/projects/new/", {"name": "Thumbs", "slug": "t3", "criterion": "helpfulness",
+                                              "labelers_per_prompt": 2, "feedback": "thumbs"})
+    assert response.status_code == 302 and Project.objects.get(slug="t3").feedback == "thumbs"

@@ -90,6 +90,10 @@ class ProjectIn(ProjectSettingsIn):
     others take their defaults)."""
 
     slug = serializers.CharField(help_text="Letters, digits, hyphens and underscores; unique; part of the URLs.")
+    # Chosen once, at creation: a thumbs judgement is stored as tiers [ups, downs], which a later
+    # switch to ranking would misread.
+    feedback = serializers.ChoiceField(Project.Feedback.choices, default=Project.Feedback.RANKING,
+                                       help_text="ranking: order the completions; thumbs: up or down for each one.")
     instructions = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
                                          help_text="Markdown, shown to labelers before their first task.")
 
@@ -123,9 +127,10 @@ class ProjectOut(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = [
-            "slug", *SETTINGS_FIELDS, "prompts", "completions", "rankings", "prompts_complete",
+            "slug", "feedback", *SETTINGS_FIELDS, "prompts", "completions", "rankings", "prompts_complete",
             "instructions_version", "created_at",
         ]
+        read_only_fields = ["feedback"]
 
     def get_instructions_version(self, project: Project) -> int | None:
         return getattr(project, "instructions_version", None)
