@@ -97,6 +97,15 @@ class _AtomicBinaryFile:
         self.pending.append(data)
         self.pending_size += len(data)
 
+    def write_pieces(self, pieces: list[bytes]) -> None:
+        """Like write(b"".join(pieces)), without that copy: the pieces are joined once, into the
+        chunk handed to the thread (a conversational export's rows are ~3x longer, all copying)."""
+        size = sum(map(len, pieces))
+        if self.pending_size + size > self.CHUNK:
+            self._hand_over()
+        self.pending.extend(pieces)
+        self.pending_size += size
+
     def _hand_over(self) -> None:
         if self.error is not None:
             raise self.error
@@ -180,7 +189,7 @@ class JsonlPairWriter(_AtomicBinaryFile):
         for row in rows:
             chosen, rejected = as_chosen[row[0]], as_rejected[row[1]]
             extend((chosen[0], rejected[0], chosen[1], rejected[1], tails.get(row[2:]) or tail_of(row)))
-        self.write(b"".join(pieces))
+        self.write_pieces(pieces)
 
 
 class CsvPairWriter:
