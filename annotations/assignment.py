@@ -20,6 +20,7 @@ locks a prompt row and inserts a new assignment: no two of them wait on each oth
 orders. Expired reservations are given back by a sweep that `next` runs at most every
 SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
+import json
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ from .adaptive import extra_slot, is_adaptive, slots, wanted_after
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .prompt_agreement import prompt_agreement
-from .ranking import RankingError, normalize_tiers, validate_ranking
+from .ranking import RankingError, judgement_for
 from .roles import labeler_membership, labeler_membership_join
 
 MIN_COMPLETIONS = 2
@@ -200,7 +201,7 @@ _CLAIM_SQL = """
     WITH claimed AS (
         UPDATE {prompt} AS target SET num_reserved = target.num_reserved + 1
         WHERE target.id = {pick}
-        RETURNING target.id, target.text
+        RETURNING target.id, target.text, target.messages
     ), shown AS MATERIALIZED (
         SELECT c.id, c.text, row_number() OVER (ORDER BY random()) AS place
         FROM {completion} AS c JOIN claimed ON c.prompt_id = claimed.id
@@ -213,7 +214,7 @@ _CLAIM_SQL = """
         FROM claimed
         RETURNING id
     )
-    SELECT ({held}), created.id, claimed.id, claimed.text, shown.id, shown.text
+    SELECT ({held}), created.id, claimed.id, claimed.text, claimed.messages, shown.id, shown.text
     FROM (SELECT 1) AS one LEFT JOIN (created CROSS JOIN claimed LEFT JOIN shown ON true) ON true
     ORDER BY shown.place
 """
@@ -244,7 +245,7 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
         params = (*pick_params, project.pk, labeler.pk, Assignment.Status.RESERVED, reserved_until, now, *held_params)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    held_id, assignment_id, prompt_id, prompt_text = rows[0][:4]
+    held_id, assignment_id, prompt_id, prompt_text, messages = rows[0][:5]
     if held_id is not None:
         return open_assignment(project, labeler, now)
     if assignment_id is None:
@@ -253,7 +254,9 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     assignment = Assignment(
         pk=assignment_id,
         project=project,
-        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk),
+        # Django reads jsonb from a plain cursor as its text.
+        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk,
+                      messages=json.loads(messages) if isinstance(messages, str) else messages),
         labeler=labeler,
         status=Assignment.Status.RESERVED,
         shown_order=[cid for cid, _ in completions],
@@ -301,14 +304,16 @@ def submit_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
-    """Validate and store a ranking. Returns (ranking, created); an identical repeat stores
-    nothing and returns created=False; a different ranking for a submitted assignment raises
-    AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment.
+    """Validate and store a ranking (in a thumbs project: `thumbs`, stored as tiers `[ups, downs]`).
+    Returns (ranking, created); an identical repeat stores nothing and returns created=False; a
+    different ranking for a submitted assignment raises AssignmentConflict. Raises
+    Assignment.DoesNotExist for another labeler's assignment.
 
     A reservation that ran out may still be submitted while the prompt has a free slot (the
     labeler did the work); once its slot went to someone else it is a conflict. The prompt's
@@ -319,8 +324,8 @@ def submit_ranking(
     with transaction.atomic():
         assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
         project = assignment.project
-        validate_ranking(tiers, flagged, assignment.shown_order, project.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(project.feedback, tiers, thumbs, flagged, assignment.shown_order,
+                                       project.allow_ties)
         if assignment.status == Assignment.Status.SUBMITTED:
             stored = Ranking.objects.get(assignment_id=assignment.pk)
             if stored.tiers == tiers and sorted(stored.flagged) == flagged:
@@ -337,7 +342,8 @@ def submit_ranking(
         agreement = None  # below two rankings
         if prompt.num_rankings:  # the counter is exact: its row is locked
             judgement = Judgement(tiers, flagged)
-            agreement = prompt_agreement(prompt.pk, _canary_of(prompt.pk), adding=judgement)
+            agreement = prompt_agreement(prompt.pk, _canary_of(prompt.pk), adding=judgement,
+                                         thumbs=project.feedback == Project.Feedback.THUMBS)
         if instruction_version is None:  # the client did not say which version it showed
             instruction_version = _current_version(project.pk)
         ranking = Ranking.objects.create(

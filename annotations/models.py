@@ -26,6 +26,12 @@ class Project(models.Model):
     max_labelers_per_prompt = models.PositiveSmallIntegerField(default=3)
     agreement_target = models.FloatField(default=0.75)
     allow_ties = models.BooleanField(default=True)
+
+    class Feedback(models.TextChoices):
+        RANKING = "ranking"  # order the completions (tiers, ties, flags)
+        THUMBS = "thumbs"  # mark each completion up or down (or flag it)
+
+    feedback = models.CharField(max_length=10, choices=Feedback.choices, default=Feedback.RANKING)
     reservation_minutes = models.PositiveIntegerField(default=30)
     # Salt for the stable pseudonyms that exports use instead of usernames.
     pseudonym_salt = models.CharField(max_length=64, default=new_pseudonym_salt, editable=False)
@@ -141,7 +147,10 @@ class Prompt(models.Model):
     prompt_set = models.ForeignKey(PromptSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # NULL, not "", when the file gave no id: the per-project uniqueness applies only to given ids.
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # For a conversation, the last user message (what lists and searches show); `messages` then
+    # holds the whole conversation ([{"role", "content"}], ending with that user message).
     text = models.TextField()
+    messages = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Denormalised counters that keep the labeling loop to a few indexed queries:
     # completions available, and rankings submitted so far.
@@ -311,7 +320,11 @@ class Ranking(models.Model):
     """One labeler's judgement of one prompt.
 
     `tiers` is a list of lists of completion ids, best first; a tier of more than one is a tie.
-    `flagged` lists the completions judged nonsensical, confusing or irrelevant."""
+    `flagged` lists the completions judged nonsensical, confusing or irrelevant.
+
+    In a thumbs project the same row holds the thumbs as exactly two tiers, `[ups, downs]` (either
+    may be empty): the pair export, revisions and the KTO export then need no second storage, and
+    "each up preferred to each down of the same labeler" is what tiers already mean."""
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="ranking")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")

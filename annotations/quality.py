@@ -39,6 +39,8 @@ from .consensus import (
     strip_completions,
 )
 from .models import Completion, Project, Prompt, Ranking
+from .thumbs import canary_passed as thumbs_canary_passed
+from .thumbs import majority_share, nominal_alpha, vote_counts
 
 __all__ = [
     "LabelerScore",
@@ -226,14 +228,18 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
     k = project.labelers_per_prompt
     beyond_k: list[tuple[float, float]] = []
     agreeing = compared = 0
+    thumbs = project.feedback == Project.Feedback.THUMBS
+    thumb_units: list[tuple[int, int]] = []  # (ups, downs) per completion, for the nominal alpha
     prompt_agreements: list[float] = []
     worst: list[PromptRow] = []  # the prompts of least agreement so far, trimmed as it grows
     ws = []
     for prompt_id, prompt_rankings in itertools.groupby(rows, key=itemgetter(0)):
         canary = canary_of_prompt.get(prompt_id)
         ranked: list[tuple[int, Judgement]] = []
+        raws: list[Judgement] = []
         for _, labeler_id, tiers, flagged, shown, duration_ms, submitted_at in prompt_rankings:
             raw = Judgement(json.loads(tiers), json.loads(flagged))
+            raws.append(raw)
             judgement = strip_completions(raw, canary_set) if canaries else raw
             s = stats.get(labeler_id)
             if s is None:
@@ -243,12 +249,13 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
             s["n"] += 1
             if duration_ms is not None:
                 s["durations"].append(duration_ms)
-            s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
+            if not thumbs:  # [ups, downs] are not ties
+                s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
             s["flags"] += len(judgement.flagged)
             s["judged"] += sum(map(len, judgement.tiers)) + len(judgement.flagged)
             if canary is not None and canary in json.loads(shown):
                 s["canaries"] += 1
-                s["passed"] += canary_passed(raw, canary)
+                s["passed"] += thumbs_canary_passed(raw, canary) if thumbs else canary_passed(raw, canary)
             per_day[submitted_at.astimezone(local).date()] += 1
         rankings += len(ranked)
         judgements = [j for _, j in ranked]
@@ -256,9 +263,20 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
             at_k, now = pairwise_agreement(judgements[:k]).share, pairwise_agreement(judgements).share
             if at_k is not None and now is not None:
                 beyond_k.append((at_k, now))
-        rank_values.add(judgements)
         prompt = shaped_prompt(ranked, measures)
         shaped.append(prompt)
+        if thumbs:
+            # Per completion: the share of its labelers on the majority side (thumbs.py).
+            counts = list(vote_counts(raws, removed=canary_set).values())
+            thumb_units.extend(counts)
+            shares = [majority_share(u, d) for u, d in counts if u + d >= 2]
+            if shares:
+                agreeing += sum(shares)
+                compared += len(shares)
+                prompt_agreements.append(sum(shares) / len(shares))
+                worst.append(PromptRow(prompt_id, "", len(ranked), prompt_agreements[-1], None))
+            continue
+        rank_values.add(judgements)
         if len(ranked) < 2:
             continue
         if prompt.shape is not None:
@@ -278,7 +296,7 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
 
     scores, misreaders = score_shaped_labelers(shaped, measures)
     del shaped
-    krippendorff_alpha = rank_values.alpha()
+    krippendorff_alpha = nominal_alpha(thumb_units) if thumbs else rank_values.alpha()
     del rank_values
     users = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
     labelers = [
@@ -288,7 +306,7 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
             pseudonym=labeler_pseudonym(project, user_id),
             rankings=s["n"],
             median_seconds=statistics.median(s["durations"]) / 1000 if s["durations"] else None,
-            ties_rate=s["ties"] / s["n"],
+            ties_rate=None if thumbs else s["ties"] / s["n"],
             flag_rate=s["flags"] / s["judged"] if s["judged"] else None,
             canaries_seen=s["canaries"],
             canary_pass_rate=s["passed"] / s["canaries"] if s["canaries"] else None,

@@ -13,7 +13,7 @@ from labelhub.metrics import RANKINGS_REVISED
 from .assignment import MAX_ID, AssignmentConflict
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking, RankingRevision
 from .prompt_agreement import store_prompt_agreement
-from .ranking import normalize_tiers, validate_ranking
+from .ranking import judgement_for
 from .roles import labeler_membership
 
 RECENT_RANKINGS = 50
@@ -28,8 +28,9 @@ def revise_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
@@ -51,6 +52,7 @@ def revise_ranking(
             .filter(assignment_id=assignment_id)
             .annotate(
                 allow_ties=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("allow_ties")),
+                feedback=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("feedback")),
                 current_version=Subquery(current_version.values("version")[:1]),
                 canary_id=Subquery(canary.values("pk")[:1]),
             )
@@ -62,8 +64,8 @@ def revise_ranking(
             ).exists():
                 raise AssignmentConflict("this assignment has no ranking yet: submit it with POST first")
             raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
-        validate_ranking(tiers, flagged, ranking.shown_order, ranking.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(ranking.feedback, tiers, thumbs, flagged, ranking.shown_order,
+                                       ranking.allow_ties)
         if ranking.tiers == tiers and sorted(ranking.flagged) == flagged:
             return ranking, False
         RankingRevision.objects.create(
@@ -84,7 +86,8 @@ def revise_ranking(
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
         rankings = Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list(
             "num_rankings", flat=True).get()
-        store_prompt_agreement(ranking.prompt_id, ranking.canary_id, ranking.project, rankings)
+        store_prompt_agreement(ranking.prompt_id, ranking.canary_id, ranking.project, rankings,
+                               thumbs=ranking.feedback == Project.Feedback.THUMBS)
     RANKINGS_REVISED.inc()
     return ranking, True
 

@@ -113,6 +113,12 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int, int]] = {
     ("admin/auth/user/", "GET"): (302, 302, 302, 302, 302, 200),
     # --- the API -------------------------------------------------------------------------------
     ("api/auth/token/", "POST"): (200, 200, 200, 200, 200, 200),  # the body's credentials decide
+    ("api/auth/token/", "DELETE"): (401, 204, 204, 204, 204, 204),  # revokes the caller's own token
+    ("api/projects/<slug:slug>/leaderboard/", "GET"): (401, 403, 404, 200, 200, 200),
+    # --- operations: probes for load balancers, metrics off unless METRICS_ENABLED -------------
+    ("healthz", "GET"): (200, 200, 200, 200, 200, 200),
+    ("readyz", "GET"): (200, 200, 200, 200, 200, 200),
+    ("metrics", "GET"): (404, 404, 404, 404, 404, 404),
     ("api/schema/", "GET"): (200, 200, 200, 200, 200, 200),
     ("api/docs/", "GET"): (200, 200, 200, 200, 200, 200),
     ("api/projects/", "GET"): (401, 200, 200, 200, 200, 200),

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from ..deletion import delete_export
 from ..export.job import TooManyExports, fail_export, start_export, zip_name
-from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptionsError
+from ..export.options import FORMATS, KINDS, MARGINS, MODES, ExportOptions, ExportOptionsError
 from ..models import Export
 from ..publishing import send_after_commit
 from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
@@ -38,6 +38,8 @@ from .permissions import project_for, require_admin, require_exporter
 
 
 class ExportIn(serializers.Serializer):
+    kind = serializers.ChoiceField(KINDS, default="preference", help_text="preference: pairs (chosen, rejected); "
+                                   "kto: one row per judged completion (prompt, completion, label)")
     format = serializers.ChoiceField(FORMATS, default="jsonl")
     mode = serializers.ChoiceField(MODES, default="labeler")
     flagged = serializers.ChoiceField(FLAGGED_OPTIONS, default="drop")
