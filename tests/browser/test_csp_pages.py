@@ -23,5 +23,5 @@ def test_admin_and_api_docs_run_under_the_policy(page: Page, live_server):
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
     response = page.goto(f"{live_server.url}/api/docs/")
     assert "unsafe-inline" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("LabelHub API")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("LabelHub API", timeout=20_000)  # a big bundle
     assert violations == []
