@@ -318,7 +318,8 @@ def as_json_cells(prompt: PromptRecord) -> PromptRecord:
 
 
 class CsvRecordWriter:
-    """Records (dicts) as CSV with a header row; a list (a conversation) as JSON text in its cell."""
+    """Records (dicts) as CSV with a header row; a list (a conversation) as JSON text in its cell.
+    Text cells are escaped against formula injection (`csv_safe`), as in the pair CSV."""
 
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path, self.tmp, self.columns = path, temporary_name(path), columns
@@ -329,7 +330,7 @@ class CsvRecordWriter:
     def write_records(self, records: list[dict[str, Any]]) -> None:
         dumps = orjson.dumps
         self.writer.writerows([
-            [dumps(value).decode() if isinstance(value, list) else value for value in record.values()]
+            [dumps(value).decode() if isinstance(value, list) else csv_safe(value) for value in record.values()]
             for record in records
         ])
 
