@@ -157,11 +157,11 @@ class ProjectExports(APIView):
         summary="Start an export of pairwise preferences (researchers and admins)",
         description="The bundle is built by the worker: poll `GET /api/exports/{id}/` until `status` is `done`, "
                     "then download the zip. Unknown or contradictory options answer 400 naming the option. "
-                    "An identical export (same options) still queued or running is returned (200) instead of "
+                    "An identical export (same options) still queued or running is returned (202, its id) instead of "
                     "a new one; past the project's cap of active exports, 429; with the job queue unreachable, "
                     "503 (the export is marked failed).",
         request=ExportIn,
-        responses={202: ExportStartedOut, 200: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
+        responses={202: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
                    404: NOT_FOUND, 429: TOO_MANY, 503: UNAVAILABLE},
         examples=[
             OpenApiExample("JSONL with a test split", request_only=True,
@@ -182,7 +182,7 @@ class ProjectExports(APIView):
         except TooManyExports as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         if not created:
-            return Response({"id": export.pk, "status": export.status}, status=status.HTTP_200_OK)
+            return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
         send_after_commit(export_pairs_task, kwargs={"export_id": export.pk},
                           on_unreachable=lambda message: fail_export(export.pk, message))
         return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
