@@ -324,6 +324,16 @@ class RankValueTable:
         # float from the start: ordinal_alpha then selects the pairable rows without another copy
         return np.bincount(cells, minlength=self.units * self.top).astype(float).reshape(self.units, self.top)
 
+    def distinct_rows(self) -> Counter:
+        """The table's rows as distinct row (tuple) → how many units have it."""
+        import numpy as np
+
+        table = self.value_counts().astype(np.int64)
+        if not len(table):
+            return Counter()
+        rows, counts = np.unique(table, axis=0, return_counts=True)
+        return Counter({tuple(map(int, row)): int(n) for row, n in zip(rows, counts, strict=True)})
+
     def alpha(self) -> float | None:
         """krippendorff_alpha_ordinal of the prompts added."""
         return ordinal_alpha(self.value_counts(), self.top)
@@ -429,7 +439,7 @@ def labeler_scores(
     """Labeler → LabelerScore; labelers with no comparable ranking are absent."""
     scores = {}
     for labeler, values in leave_one_out_shares(prompts, method, distrusted).items():
-        mean = sum(values) / len(values)
+        mean = math.fsum(values) / len(values)  # exact sum: the same whatever the order (quality_stats)
         low, high = wilson_interval(mean, len(values))
         scores[labeler] = LabelerScore(len(values), mean, low, high)
     return scores
@@ -611,7 +621,7 @@ def shaped_labeler_scores(
                 shares[labeler].append(result[0] / result[1])
     scores = {}
     for labeler, values in shares.items():
-        mean = sum(values) / len(values)
+        mean = math.fsum(values) / len(values)  # exact sum: the same whatever the order (quality_stats)
         low, high = wilson_interval(mean, len(values))
         scores[labeler] = LabelerScore(len(values), mean, low, high)
     return scores

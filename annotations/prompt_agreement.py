@@ -5,7 +5,7 @@ The measure is the quality report's per-prompt figure: pairwise agreement of the
 rankings (latest revisions, the canary completion left out), NULL below two rankings."""
 
 from .consensus import Judgement, prompt_pairwise_agreement, strip_completions
-from .models import Prompt, Ranking
+from .models import Ranking
 
 
 def prompt_agreement(prompt_id: int, canary_id: int | None, adding: Judgement | None = None) -> float | None:
@@ -25,7 +25,8 @@ def prompt_agreement(prompt_id: int, canary_id: int | None, adding: Judgement | 
 
 
 def store_prompt_agreement(prompt_id: int, canary_id: int | None) -> float | None:
-    """Recompute and store the prompt's agreement (one read, one write); see prompt_agreement."""
-    agreement = prompt_agreement(prompt_id, canary_id)
-    Prompt.objects.filter(pk=prompt_id).update(agreement=agreement)
-    return agreement
+    """Recompute and store the prompt's agreement, with the rest of its stored quality figures
+    (quality_store.store_prompt_stats: one read, at most two writes); see prompt_agreement."""
+    from .quality_store import store_prompt_stats
+
+    return store_prompt_stats(prompt_id, canary_id).agreement

@@ -9,8 +9,10 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from .assignment import MAX_ID, AssignmentConflict
+from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking, RankingRevision
-from .prompt_agreement import store_prompt_agreement
+from .quality_stats import ranking_facts
+from .quality_store import store_prompt_stats
 from .ranking import normalize_tiers, validate_ranking
 from .roles import labeler_membership
 
@@ -77,10 +79,13 @@ def revise_ranking(
         ranking.tiers, ranking.flagged = tiers, flagged
         ranking.duration_ms = duration_ms
         ranking.instruction_version = ranking.current_version if instruction_version is None else instruction_version
-        ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version"])
+        facts = ranking_facts(Judgement(tiers, flagged), ranking.canary_id, ranking.shown_order)
+        ranking.has_tie, ranking.num_flagged, ranking.num_judged, ranking.canary = facts
+        ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version",
+                                    "has_tie", "num_flagged", "num_judged", "canary"])
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
         list(Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list("pk"))
-        store_prompt_agreement(ranking.prompt_id, ranking.canary_id)
+        store_prompt_stats(ranking.prompt_id, ranking.canary_id)
     return ranking, True
 
 
