@@ -265,7 +265,8 @@ def kendalls_w(judgements: Sequence[Judgement]) -> float | None:
     """Kendall's coefficient of concordance W with the correction for ties, over the completions
     every judgement shows: 1 = identical rankings, 0 = no agreement beyond chance. None with
     fewer than two judgements or two completions, or when every judgement ties everything."""
-    ids = [cid for cid in completions_of(judgements) if all(cid in positions(j) for j in judgements)]
+    places = [positions(j) for j in judgements]
+    ids = [cid for cid in completions_of(judgements) if all(cid in place for place in places)]
     m, n = len(judgements), len(ids)
     if m < 2 or n < 2:
         return None

@@ -35,7 +35,6 @@ from .consensus import (
     _left_out,
     kendalls_w,
     pairwise_agreement,
-    prompt_shape,
     rounds_of_distrust,
     score_shaped_labelers,
     shaped_prompt,
@@ -353,28 +352,62 @@ def _rankings_of_prompts(project: Project, prompts: QuerySet, canaries: set[int]
         yield prompt_id, ranked
 
 
+_TOUCHED_SQL = f"""
+    SELECT r.prompt_id, r.labeler_id, r.loo_share, p.quality_shape
+    FROM {Ranking._meta.db_table} r JOIN {Prompt._meta.db_table} p ON p.id = r.prompt_id
+    WHERE r.prompt_id IN (SELECT prompt_id FROM {Ranking._meta.db_table} WHERE project_id = %s AND labeler_id = ANY(%s))
+    ORDER BY r.prompt_id, r.id
+"""  # noqa: S608 - table names from the models
+
+
 def _stored_scores(project: Project, measures: ShapeMeasures, canaries: set[int] | None = None
                    ) -> tuple[dict[int, LabelerScore], set[int]]:
     """labeler_agreement's scores and possible misreaders from the stored leave-one-out agreements
     (everyone trusted); for the rounds that distrust the possible misreaders, the prompts they
-    ranked are read and their other rankings scored again without them."""
-    canaries = set(canary_ids(project)) if canaries is None else canaries
+    ranked are read (their labelers and stored shape, no ranking's content) and their other
+    rankings scored again without them."""
     stored = _stored_share_counts(project)
+    # Prompt id → ([(labeler id, stored share)], shape, judgements when it has no shape), of the
+    # prompts a distrusted labeler ranked.
+    touched: dict[int, tuple[list[tuple[int, float | None]], object, tuple]] = {}
+    fetched: set[int] = set()
+    shapes: dict[str, object] = {}
+
+    def fetch(labelers: set[int]) -> None:
+        new = sorted(labelers - fetched)
+        if not new:
+            return
+        fetched.update(new)
+        unshaped = []
+        with connection.cursor() as cursor:
+            cursor.execute(_TOUCHED_SQL, [project.pk, new])
+            for prompt_id, rows in itertools.groupby(cursor.fetchall(), key=itemgetter(0)):
+                if prompt_id in touched:
+                    continue
+                rows = list(rows)
+                key = rows[0][3]
+                shape = None if key is None else shapes.setdefault(key, measures.intern(parse_shape_key(key)))
+                touched[prompt_id] = ([(labeler_id, share) for _, labeler_id, share, _ in rows], shape, ())
+                if shape is None:
+                    unshaped.append(prompt_id)
+        if unshaped:  # only the general code reads these: their judgements
+            cut = set(canary_ids(project)) if canaries is None else canaries
+            for prompt_id, ranked in _rankings_of_prompts(project, unshaped, cut):
+                touched[prompt_id] = (touched[prompt_id][0], None, tuple(judgement for _, judgement in ranked))
 
     def score(distrusted: set[int]) -> dict[int, LabelerScore]:
         if not distrusted:
             return _scores_from_counts(stored)
+        fetch(distrusted)
         counts = {labeler_id: Counter(values) for labeler_id, values in stored.items()}
-        touched = Ranking.objects.filter(project=project, labeler_id__in=distrusted).values("prompt_id")
-        for _, ranked in _rankings_of_prompts(project, touched, canaries, "loo_share"):
-            if len(ranked) < 2:
+        for ranked, shape, judgements in touched.values():
+            labelers = [labeler_id for labeler_id, _ in ranked]
+            if len(ranked) < 2 or distrusted.isdisjoint(labelers):
                 continue
-            trusted = tuple(labeler_id not in distrusted for labeler_id, _, _ in ranked)
-            judgements = [judgement for _, judgement, _ in ranked]
-            shape = prompt_shape(judgements)
-            results = (measures.left_out(measures.intern(shape), trusted) if shape is not None
+            trusted = tuple(labeler_id not in distrusted for labeler_id in labelers)
+            results = (measures.left_out(shape, trusted) if shape is not None
                        else _left_out(judgements, trusted, measures.method))
-            for (labeler_id, _, old), result in zip(ranked, results, strict=True):
+            for (labeler_id, old), result in zip(ranked, results, strict=True):
                 if old is not None:
                     counts[labeler_id][old] -= 1
                 new = loo_share(result)
@@ -438,7 +471,7 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
                 fallback[prompt_id] = figures = judgement_figures([judgement for _, judgement in ranked])
                 add(figures, 1)
         else:
-            add(shape_figures(measures.intern(parse_shape_key(key)), measures), count)
+            add(shape_figures(key), count)
 
     scores, misreaders = _stored_scores(project, measures, canaries)
     with connection.cursor() as cursor:
@@ -470,8 +503,7 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
              .order_by("agreement", "-num_rankings", "pk")[:disagreement_limit]
              .values_list("pk", "text", "agreement", "quality_shape"))
     for prompt_id, text, share, key in least:
-        figures = (fallback.get(prompt_id) if key is None
-                   else shape_figures(measures.intern(parse_shape_key(key)), measures))
+        figures = fallback.get(prompt_id) if key is None else shape_figures(key)
         if figures is not None:
             worst.append(PromptRow(prompt_id, text, figures.rankings, share, figures.kendalls_w))
 

@@ -124,13 +124,22 @@ def prompt_stats(judgements: Sequence[Judgement], canary: int | None,
 # --- Adding up ---------------------------------------------------------------------------------
 
 
+def _exact_sum(counts: Mapping[float, int]) -> tuple[int, int]:
+    """(numerator, denominator) of the exact sum of the multiset (floats are binary fractions:
+    integer arithmetic over a common power-of-two denominator, no Fraction per value)."""
+    ratios = [(value.as_integer_ratio(), count) for value, count in counts.items() if count]
+    denominator = max((d for (_, d), _ in ratios), default=1)
+    return sum(n * (denominator // d) * count for (n, d), count in ratios), denominator
+
+
 def exact_mean(counts: Mapping[float, int]) -> float | None:
     """The mean of a multiset given as value → count: its exact sum rounded once, divided by its
     size, as math.fsum(values) / len(values) gives for the values one by one."""
     size = sum(counts.values())
     if not size:
         return None
-    return float(sum(Fraction(value) * count for value, count in counts.items() if count)) / size
+    numerator, denominator = _exact_sum(counts)
+    return (numerator / denominator) / size  # int / int is correctly rounded, as fsum is
 
 
 def exact_average(counts: Mapping[float, int]) -> float | None:
@@ -138,7 +147,8 @@ def exact_average(counts: Mapping[float, int]) -> float | None:
     size = sum(counts.values())
     if not size:
         return None
-    return float(sum(Fraction(value) * count for value, count in counts.items() if count) / size)
+    numerator, denominator = _exact_sum(counts)
+    return numerator / (denominator * size)
 
 
 class ShapeFigures(NamedTuple):
@@ -162,12 +172,18 @@ def judgement_figures(judgements: Sequence[Judgement]) -> ShapeFigures:
     return ShapeFigures(len(judgements), pairwise_agreement(judgements), kendalls_w(judgements), tuple(rows), top)
 
 
-def shape_figures(shape: Shape, measures: ShapeMeasures) -> ShapeFigures:
-    """judgement_figures of a shape, pairwise agreement and W from the shape memo."""
-    judgements = shape_judgements(shape)
-    figures = judgement_figures(judgements)
-    pair, w = measures.agreement(shape)
-    return figures._replace(pair=pair, kendalls_w=w)
+_figures: dict[str, ShapeFigures] = {}
+
+
+def shape_figures(key: str) -> ShapeFigures:
+    """judgement_figures of the shape stored as `key`, kept for the process (a shape's figures never
+    change; a project has few shapes, and the memo starts afresh past _MEMO_LIMIT)."""
+    figures = _figures.get(key)
+    if figures is None:
+        if len(_figures) > _MEMO_LIMIT:
+            _figures.clear()
+        figures = _figures[key] = judgement_figures(shape_judgements(parse_shape_key(key)))
+    return figures
 
 
 def pooled_ordinal_alpha(rows: Mapping[tuple[int, ...], int], values: int) -> float | None:

@@ -30,12 +30,13 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from labeling_setup import ROOT, ensure_database, setup_django  # noqa: E402
+from labeling_setup import ROOT, ensure_database, percentile, setup_django  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lh_scale_bench"
 SLUG = "bench-loop"  # labeling_loop.py's clients ask this project for work
@@ -132,7 +133,6 @@ def build(args) -> None:
             [project.pk],
         )
     emit("build-prompts", seconds=round(time.perf_counter() - started, 1))
-    phase_started = time.perf_counter()
     rng = random.Random(16)
     measures = ShapeMeasures()
     start_day = datetime(2026, 11, 1, tzinfo=UTC)
@@ -186,7 +186,7 @@ def build(args) -> None:
             cursor.execute("UPDATE annotations_prompt p SET agreement = s.agreement, quality_shape = s.shape "
                            "FROM bench_prompt_stats s WHERE p.id = s.id")
             print(f"  {index} prompts, {next_id - 1} rankings, {time.perf_counter() - started:.0f} s "
-                  f"(this batch: read+compute {t_python - t_batch:.1f} s, write {time.perf_counter() - t_python:.1f} s)",
+                  f"(batch: read+compute {t_python - t_batch:.1f} s, write {time.perf_counter() - t_python:.1f} s)",
                   flush=True)
             t_batch = time.perf_counter()
         for table in ("annotations_assignment", "annotations_ranking"):
@@ -210,16 +210,210 @@ def _num(value: float | None) -> str:
 # --- measurements (each in a child process: `--phase-child NAME`) ----------------------------------
 
 
-def measure_import(args) -> None:
-    from annotations.importing import import_prompt_set  # noqa: F401 - checked below
+def own_peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM: ru_maxrss would carry a parent's peak over)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return peak_rss_mb()
 
-    raise NotImplementedError
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure_next(args) -> None:
+    """`next` in-process (the test client: the API's code path without HTTP), each answer's ranking
+    then submitted (not timed) so that every `next` claims anew: for labeler 0, whose 10,000
+    rankings are on the first prompts `next` considers (all still open: the worst case, `next`
+    passes over all of them), and for labeler 500, whose ~3,000 are spread over the project."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from annotations.models import Ranking
+
+    figures = {}
+    for number in (0, 500):
+        client, auth = Client(), {"HTTP_AUTHORIZATION": f"Token {number:040x}"}
+        rankings = Ranking.objects.filter(labeler__username=f"bench-labeler-{number}").count()
+        times, statements = [], []
+        for i in range(args.next_calls + 20):
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = client.post(f"/api/projects/{SLUG}/tasks/next/", **auth)
+                elapsed = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, (response.status_code, response.content[:300])
+            task = response.json()
+            if i >= 20:  # warm-up
+                times.append(elapsed)
+                statements.append(len(captured))
+            client.post(f"/api/assignments/{task['assignment']}/ranking/",
+                        {"tiers": [[c["id"]] for c in task["completions"]], "flagged": []},
+                        content_type="application/json", **auth)
+        figures[f"labeler_{number}"] = {
+            "rankings": rankings, "calls": len(times), "p50_ms": round(percentile(times, 0.5), 2),
+            "p99_ms": round(percentile(times, 0.99), 2), "max_ms": round(max(times), 2),
+            "statements": sorted(set(statements))}
+    emit("next", **figures)
+
+
+def measure_loop(args) -> None:
+    from labeling_loop import run_loop
+
+    results = run_loop(args.database_url, [f"{i:040x}" for i in range(1, 33)], args.loop_seconds)
+    emit("loop", clients=32, seconds=args.loop_seconds, rankings_per_s=round(results["rankings_per_s"], 1),
+         errors=results["errors"][:3],
+         **{f"{kind}_{q}_ms": round(results.get(f"{kind}_{q}", 0.0), 1)
+            for kind in ("next", "ranking", "loop") for q in ("p50", "p99")},
+         cpu_ms_per_ranking={name: round(ms, 2) for name, ms in results["cpu_ms_per_ranking"].items()})
+
+
+def _timed(fn) -> tuple[float, object]:
+    started = time.perf_counter()
+    value = fn()
+    return (time.perf_counter() - started) * 1000, value
+
+
+def measure_quality_page(args) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="bench-admin"))
+    before = current_rss_mb()
+    runs = []
+    for _ in range(2):
+        ms, response = _timed(lambda: client.get(f"/projects/{SLUG}/quality/"))
+        assert response.status_code == 200, response.status_code
+        runs.append(ms)
+    emit("quality-page", ms_runs=[round(ms) for ms in runs], ms_best=round(min(runs)),
+         rss_before_mb=round(before), peak_rss_mb=round(own_peak_rss_mb()),
+         peak_above_start_mb=round(own_peak_rss_mb() - before))
+
+
+def measure_agreement_api(args) -> None:
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.get(username="bench-admin"))
+    before = current_rss_mb()
+    runs = []
+    for _ in range(2):
+        ms, response = _timed(lambda: client.get(f"/api/projects/{SLUG}/agreement/"))
+        assert response.status_code == 200, response.status_code
+        runs.append(ms)
+    body = response.json()
+    emit("agreement-api", ms_runs=[round(ms) for ms in runs], ms_best=round(min(runs)),
+         rss_before_mb=round(before), peak_rss_mb=round(own_peak_rss_mb()),
+         peak_above_start_mb=round(own_peak_rss_mb() - before), overall=body["overall"],
+         misreaders=sum(row["possible_misreader"] for row in body["labelers"]))
+
+
+def measure_exclusion(args) -> None:
+    """The labeler scores behind `export --exclude-labelers-below` (excluded_labelers)."""
+    from annotations.export.reading import excluded_labelers
+    from annotations.models import Project
+
+    project = Project.objects.get(slug=SLUG)
+    before = current_rss_mb()
+    runs = []
+    for _ in range(2):
+        ms, excluded = _timed(lambda: excluded_labelers(project, 0.5))
+        runs.append(ms)
+    emit("exclude-labelers", ms_runs=[round(ms) for ms in runs], excluded=len(excluded),
+         rss_before_mb=round(before), peak_above_start_mb=round(own_peak_rss_mb() - before))
+
+
+def measure_recomputed(args) -> None:
+    """The report recomputed from every ranking (the code before the stored figures), for comparison."""
+    from annotations.models import Project
+    from annotations.quality import quality_report, recomputed_quality_report
+
+    project = Project.objects.get(slug=SLUG)
+    before = current_rss_mb()
+    ms, recomputed = _timed(lambda: recomputed_quality_report(project))
+    emit("quality-recomputed", ms=round(ms), rss_before_mb=round(before),
+         peak_above_start_mb=round(own_peak_rss_mb() - before), same_as_stored=recomputed == quality_report(project))
+
+
+def measure_export(args) -> None:
+    from annotations.export.bundle import write_bundle
+    from annotations.export.options import ExportOptions
+    from annotations.models import Project
+
+    project = Project.objects.get(slug=SLUG)
+    before = current_rss_mb()
+    with tempfile.TemporaryDirectory(prefix="scale-export-") as out:
+        ms, bundle = _timed(lambda: write_bundle(project, ExportOptions(), Path(out)))
+        size = sum(p.stat().st_size for p in Path(out).iterdir())
+    pairs = bundle.counts["pairs"]
+    emit("export", pairs=pairs, seconds=round(ms / 1000, 1), pairs_per_s=round(pairs / (ms / 1000)),
+         bytes=size, rss_before_mb=round(before), peak_rss_mb=round(own_peak_rss_mb()))
+
+
+WORDS = ["the", "model", "answer", "helpful", "prompt", "completion", "ranking", "data", "label", "human",
+         "feedback", "reward", "policy", "token", "sentence", "because", "however", "therefore", "example"]
+
+
+def measure_import(args) -> None:
+    """The real importer on a JSONL file of --import-prompts prompts × 4 completions of ~600
+    characters, into a second project of the same database; the project is deleted afterwards."""
+    from annotations.models import Project
+    from annotations.projects import create_project
+    from annotations.prompt_sets import import_prompt_set
+
+    rng = random.Random(42)
+    block = " ".join(rng.choice(WORDS) for _ in range(200_000))
+    Project.objects.filter(slug="bench-import").delete()
+    project = create_project("bench-import", name="Import bench", instructions="# Rank")
+    with tempfile.TemporaryDirectory(prefix="scale-import-") as tmp:
+        path = Path(tmp) / "prompts.jsonl"
+        with path.open("w", encoding="utf-8") as out:
+            for i in range(args.import_prompts):
+                texts = [block[(start := rng.randrange(len(block) - 700)):start + 600] for _ in range(4)]
+                out.write(json.dumps({"id": f"p-{i}", "prompt": f"Question {i}: " + block[i % 1000:][:120],
+                                      "completions": texts}) + "\n")
+        file_bytes = path.stat().st_size
+        before = current_rss_mb()
+        ms, prompt_set = _timed(lambda: import_prompt_set(project, path))
+    seconds = ms / 1000
+    emit("import", prompts=prompt_set.prompts, completions=prompt_set.completions, file_mb=round(file_bytes / 2**20),
+         seconds=round(seconds, 1), completions_per_s=round(prompt_set.completions / seconds),
+         rss_before_mb=round(before), peak_rss_mb=round(own_peak_rss_mb()))
+    project.delete()
+
+
+def measure_size(args) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        total = cursor.fetchone()[0]
+        cursor.execute("""SELECT relname, pg_total_relation_size(c.oid), pg_relation_size(c.oid)
+                          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = 'public' AND c.relkind = 'r'
+                          ORDER BY 2 DESC LIMIT 6""")
+        tables = {name: {"total_mb": round(size / 2**20), "heap_mb": round(heap / 2**20)}
+                  for name, size, heap in cursor.fetchall()}
+    emit("size", database_mb=round(total / 2**20), tables=tables)
+
+
+PHASES = {
+    "next": measure_next, "loop": measure_loop, "quality": measure_quality_page, "api": measure_agreement_api,
+    "exclude": measure_exclusion, "recomputed": measure_recomputed, "export": measure_export,
+    "import": measure_import, "size": measure_size,
+}
 
 
 def child(phase: str, args) -> dict:
     command = [sys.executable, __file__, "--phase-child", phase, "--database-url", args.database_url,
                "--prompts", str(args.prompts), "--import-prompts", str(args.import_prompts or args.prompts),
-               "--loop-seconds", str(args.loop_seconds)]
+               "--loop-seconds", str(args.loop_seconds), "--next-calls", str(args.next_calls)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-4000:], file=sys.stderr)
@@ -233,7 +427,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--reuse", action="store_true", help="keep the database of an earlier build")
-    parser.add_argument("--phases", default="build,import,next,loop,quality,export,size")
+    parser.add_argument("--phases", default="build,next,quality,api,exclude,export,loop,size,import",
+                        help="also: recomputed (the report recomputed from every ranking)")
+    parser.add_argument("--next-calls", type=int, default=200)
     parser.add_argument("--import-prompts", type=int, default=None, help="prompts in the imported file")
     parser.add_argument("--loop-seconds", type=float, default=15.0)
     parser.add_argument("--phase-child", help=argparse.SUPPRESS)
@@ -247,10 +443,8 @@ def main() -> None:
         build(args)
     for phase in phases:
         if phase != "build":
-            emit(phase + "-result", **child(phase, args))
+            print(json.dumps({"prompts": args.prompts, **child(phase, args)}), flush=True)
 
-
-PHASES: dict = {}
 
 if __name__ == "__main__":
     main()

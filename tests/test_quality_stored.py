@@ -76,7 +76,7 @@ def assert_stored_equals_recomputed(project) -> None:
     assert labeler_agreement(project) == recomputed_labeler_agreement(project)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 2**32 - 1),
     prompts=st.integers(1, 8),
@@ -168,3 +168,16 @@ def test_submit_stores_the_leave_one_out_agreement_of_the_prompts_other_rankings
     assert shares == {alice.pk: None, bob.pk: None, carol.pk: 0.0}
     prompt.refresh_from_db()
     assert prompt.quality_shape is not None and prompt.agreement == pytest.approx(1 / 3)
+
+
+def test_refresh_quality_stats_command_refreshes_the_named_project(project, alice, bob):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    make_prompt(project, 3)
+    label_randomly(project, [alice, bob], random.Random(5))
+    Ranking.objects.filter(project=project).update(loo_share=None)
+    call_command("refresh_quality_stats", "--project", project.slug)
+    assert set(Ranking.objects.filter(project=project).values_list("loo_share", flat=True)) != {None}
+    with pytest.raises(CommandError, match="no project with slug 'nope'"):
+        call_command("refresh_quality_stats", "--project", "nope")

@@ -3,6 +3,14 @@
 from django.db import migrations, models
 
 
+def backfill_quality_stats(apps, schema_editor):
+    """Store the quality figures of the rankings already there (none on a new database)."""
+    from annotations.quality_store import refresh_project_stats
+
+    for project_id in apps.get_model("annotations", "Project").objects.values_list("pk", flat=True):
+        refresh_project_stats(project_id)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -44,4 +52,5 @@ class Migration(migrations.Migration):
             model_name='prompt',
             index=models.Index(condition=models.Q(('agreement__isnull', False)), fields=['project', 'agreement', '-num_rankings', 'id'], name='prompt_disagreement_idx'),
         ),
+        migrations.RunPython(backfill_quality_stats, migrations.RunPython.noop),
     ]
