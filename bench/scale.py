@@ -26,6 +26,7 @@ Phases:
 import argparse
 import io
 import json
+import os
 import random
 import resource
 import subprocess
@@ -286,7 +287,7 @@ def measure_quality_page(args) -> None:
     client.force_login(get_user_model().objects.get(username="bench-admin"))
     before = current_rss_mb()
     runs = []
-    for _ in range(2):
+    for _ in range(args.runs):
         ms, response = _timed(lambda: client.get(f"/projects/{SLUG}/quality/"))
         assert response.status_code == 200, response.status_code
         runs.append(ms)
@@ -303,7 +304,7 @@ def measure_agreement_api(args) -> None:
     client.force_authenticate(get_user_model().objects.get(username="bench-admin"))
     before = current_rss_mb()
     runs = []
-    for _ in range(2):
+    for _ in range(args.runs):
         ms, response = _timed(lambda: client.get(f"/api/projects/{SLUG}/agreement/"))
         assert response.status_code == 200, response.status_code
         runs.append(ms)
@@ -322,7 +323,7 @@ def measure_exclusion(args) -> None:
     project = Project.objects.get(slug=SLUG)
     before = current_rss_mb()
     runs = []
-    for _ in range(2):
+    for _ in range(args.runs):
         ms, excluded = _timed(lambda: excluded_labelers(project, 0.5))
         runs.append(ms)
     emit("exclude-labelers", ms_runs=[round(ms) for ms in runs], excluded=len(excluded),
@@ -341,7 +342,17 @@ def measure_recomputed(args) -> None:
          peak_above_start_mb=round(own_peak_rss_mb() - before), same_as_stored=recomputed == quality_report(project))
 
 
+def _lines(path: Path) -> int:
+    with path.open("rb") as stream:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
+
+
 def measure_export(args) -> None:
+    """The JSONL export (write_bundle, what `export_pairs` and the export job run). With
+    --export-seconds it is stopped after that long: the pairs written so far (lines of the pairs
+    file), their rate, and the peak RSS so far are reported."""
+    import threading
+
     from annotations.export.bundle import write_bundle
     from annotations.export.options import ExportOptions
     from annotations.models import Project
@@ -349,11 +360,24 @@ def measure_export(args) -> None:
     project = Project.objects.get(slug=SLUG)
     before = current_rss_mb()
     with tempfile.TemporaryDirectory(prefix="scale-export-") as out:
-        ms, bundle = _timed(lambda: write_bundle(project, ExportOptions(), Path(out)))
-        size = sum(p.stat().st_size for p in Path(out).iterdir())
-    pairs = bundle.counts["pairs"]
-    emit("export", pairs=pairs, seconds=round(ms / 1000, 1), pairs_per_s=round(pairs / (ms / 1000)),
-         bytes=size, rss_before_mb=round(before), peak_rss_mb=round(own_peak_rss_mb()))
+        done: dict = {}
+        started = time.perf_counter()
+        worker = threading.Thread(target=lambda: done.setdefault("bundle", write_bundle(
+            project, ExportOptions(), Path(out))), daemon=True)
+        worker.start()
+        worker.join(args.export_seconds or None)
+        seconds = time.perf_counter() - started
+        size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+        if "bundle" in done:
+            pairs, finished = done["bundle"].counts["pairs"], True
+        else:
+            pairs = sum(_lines(p) for p in Path(out).rglob("*") if p.is_file() and ".jsonl" in p.name)
+            finished = False
+        emit("export", finished=finished, pairs=pairs, seconds=round(seconds, 1),
+             pairs_per_s=round(pairs / seconds), bytes=size, rss_before_mb=round(before),
+             peak_rss_mb=round(own_peak_rss_mb()))
+    if not finished:
+        os._exit(0)  # the export thread is still writing: stop it with the process
 
 
 WORDS = ["the", "model", "answer", "helpful", "prompt", "completion", "ranking", "data", "label", "human",
@@ -413,7 +437,8 @@ PHASES = {
 def child(phase: str, args) -> dict:
     command = [sys.executable, __file__, "--phase-child", phase, "--database-url", args.database_url,
                "--prompts", str(args.prompts), "--import-prompts", str(args.import_prompts or args.prompts),
-               "--loop-seconds", str(args.loop_seconds), "--next-calls", str(args.next_calls)]
+               "--loop-seconds", str(args.loop_seconds), "--next-calls", str(args.next_calls),
+               "--runs", str(args.runs), "--export-seconds", str(args.export_seconds)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-4000:], file=sys.stderr)
@@ -430,6 +455,9 @@ def main() -> None:
     parser.add_argument("--phases", default="build,next,quality,api,exclude,export,loop,size,import",
                         help="also: recomputed (the report recomputed from every ranking)")
     parser.add_argument("--next-calls", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=2, help="times the quality page, API and exclusion run")
+    parser.add_argument("--export-seconds", type=float, default=0,
+                        help="stop the export after this long and report what it wrote (0: to the end)")
     parser.add_argument("--import-prompts", type=int, default=None, help="prompts in the imported file")
     parser.add_argument("--loop-seconds", type=float, default=15.0)
     parser.add_argument("--phase-child", help=argparse.SUPPRESS)
