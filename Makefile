@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Runs a command on the embedded PostgreSQL when DATABASE_URL is unset.
 DB_RUN = $(if $(DATABASE_URL),,$(PY) -m labelhub.embedded_db run --)
 
-.PHONY: run serve test lint install install-dev static migrate browser clean bench
+.PHONY: run serve test test-faults lint install install-dev static migrate browser nginx clean bench
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ migrate: install
 browser:
 	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
 
+# Debian's nginx, for the test that runs deploy/nginx.conf in front of the production web server
+# (tests/test_reverse_proxy.py); nginx-light is enough, and Debian's policy keeps it from starting a service.
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; } || { echo "nginx is needed for the reverse-proxy test: apt-get install nginx-light"; exit 1; }
+
 # The embedded PostgreSQL (unless DATABASE_URL is set), migrations, the demo, runserver and a Celery
 # worker, under one supervisor that stops them all on Ctrl-C or SIGTERM (labelhub/run.py).
 run: install
@@ -61,10 +66,16 @@ serve: $(VENV)/.installed
 lint: install-dev
 	$(VENV)/bin/ruff check .
 
-test: install-dev browser lint
+test: install-dev browser nginx lint
 	$(DB_RUN) $(PY) manage.py makemigrations --check --dry-run -v0
 	[ ! -d tests/js ] || node --test tests/js/
 	$(DB_RUN) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Fault tests (tests/faults/): a real worker SIGKILLed mid-job and restarted, Redis stopped and
+# started again (their own redis-server on a free port), a short visibility timeout. A few minutes.
+test-faults: install-dev
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || { echo "redis-server is needed for the fault tests"; exit 1; }
+	$(DB_RUN) $(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 bench: install-dev
 	@echo "see bench/README.md"

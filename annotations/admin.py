@@ -1,5 +1,9 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
+from .deletion import has_labeled, remove_user
 from .models import (
     Assignment,
     Completion,
@@ -12,6 +16,7 @@ from .models import (
     PromptSet,
     Ranking,
 )
+from .protection import deletion_refused
 
 
 class InstructionVersionInline(admin.StackedInline):
@@ -53,8 +58,19 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [InstructionVersionInline, MembershipInline]
 
 
+class CompletionFormSet(forms.BaseInlineFormSet):
+    """Refuses, as a form error, to delete a completion that rankings refer to (protection.py)."""
+
+    def clean(self) -> None:
+        super().clean()
+        for form in self.deleted_forms:
+            if form.instance.pk and (reason := deletion_refused(form.instance)):
+                raise forms.ValidationError(reason)
+
+
 class CompletionInline(admin.StackedInline):
     model = Completion
+    formset = CompletionFormSet
     extra = 0
     fields = ["position", "text", "source", "model", "params", "canary_kind"]
 
@@ -105,6 +121,9 @@ class RankingAdmin(admin.ModelAdmin):
     list_select_related = ["project", "prompt", "labeler"]
     raw_id_fields = ["assignment", "prompt"]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a ranking is a label someone was paid for; revise it, or deactivate its labeler
+
 
 @admin.register(Export)
 class ExportAdmin(admin.ModelAdmin):
@@ -117,3 +136,34 @@ class ExportAdmin(admin.ModelAdmin):
 class GenerationJobAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "status", "done", "total", "failed", "created_at"]
     list_filter = ["status", "project"]
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class LabelHubUserAdmin(UserAdmin):
+    """Users who labeled cannot be deleted (their rankings and assignments PROTECT them: the
+    delete page lists them); this action deactivates them instead, and deletes the others."""
+
+    actions = ["deactivate_or_delete"]
+
+    @admin.action(description="Remove access (deactivate users with labels, delete the others)")
+    def deactivate_or_delete(self, request, queryset) -> None:
+        outcomes = {"deactivated": [], "deleted": []}
+        for user in queryset:
+            outcomes[remove_user(user)].append(user.username)
+        if outcomes["deactivated"]:
+            self.message_user(request, "Deactivated (they labeled; their rankings stay): "
+                              + ", ".join(outcomes["deactivated"]), messages.SUCCESS)
+        if outcomes["deleted"]:
+            self.message_user(request, "Deleted: " + ", ".join(outcomes["deleted"]), messages.SUCCESS)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        user = self.get_object(request, object_id)
+        if user is not None and has_labeled(user):
+            self.message_user(request, f"{user.username} labeled: their rankings and assignments keep them. "
+                              "Deactivate them instead (select them in the list, action “Remove access”).",
+                              messages.WARNING)
+        return super().delete_view(request, object_id, extra_context)

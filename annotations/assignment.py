@@ -20,6 +20,7 @@ locks a prompt row and inserts a new assignment: no two of them wait on each oth
 orders. Expired reservations are given back by a sweep that `next` runs at most every
 SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
+import json
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -30,11 +31,14 @@ from django.db.models.functions import Greatest
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
+from labelhub.metrics import RANKINGS_SUBMITTED
+
+from .adaptive import extra_slot, is_adaptive, slots, wanted_after
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
 from .quality_stats import ranking_facts
 from .quality_store import prompt_rankings, stats_for, update_loo_shares
-from .ranking import RankingError, normalize_tiers, validate_ranking
+from .ranking import RankingError, judgement_for
 from .roles import labeler_membership, labeler_membership_join
 
 MIN_COMPLETIONS = 2
@@ -149,7 +153,9 @@ def next_assignment(project: Project, labeler, now: datetime | None = None) -> A
         # free slot remains even counting those (their holders commit within milliseconds).
         # Waiting on the locks instead could deadlock: a waiter keeps the lock of a row it
         # re-checked and found full while it waits on the next one.
-        if not _candidates(project, labeler).exists():
+        if not _candidates(project, labeler).exists() and not (
+            is_adaptive(project) and _extra_candidates(project, labeler).exists()
+        ):
             return None
         time.sleep(0.002 * (attempt + 1))
     return None
@@ -170,17 +176,33 @@ def _candidates(project: Project, labeler, *also: Q | Exists) -> QuerySet[Prompt
     ).order_by("-num_rankings", "pk")
 
 
+def _extra_candidates(project: Project, labeler, *also: Q | Exists) -> QuerySet[Prompt]:
+    """Adaptive overlap: prompts with k or more rankings that want one more labeler
+    (adaptive.extra_slot), never given to this labeler; few, on their own partial index."""
+    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler_id=labeler.pk)
+    return Prompt.objects.filter(
+        extra_slot(project.max_labelers_per_prompt),
+        ~Exists(seen),
+        labeler_membership(labeler, project.pk),
+        *also,
+        project_id=project.pk, num_completions__gte=MIN_COMPLETIONS,
+    ).order_by("-num_rankings", "pk")
+
+
 # The claim is one statement, made of two ORM querysets: unless the labeler holds an open
 # reservation (`held`), pick and lock the first candidate (`pick`, skipping rows other requests
 # hold), take its slot, create the assignment with the completions in random order, and return
 # them with their texts, or the held assignment's id. As ORM calls it would be five statements
 # (open reservation, lock, counter, completions, insert) and `next` would take nine with the
 # token, the project, BEGIN and COMMIT; this way it takes five, the most it is allowed.
+# With adaptive overlap on, `pick` is COALESCE((first prompt wanting a labeler beyond k), (first
+# candidate)): still one statement, each scan on its own index; the first is evaluated first, as
+# its prompts are the closest to complete.
 _CLAIM_SQL = """
     WITH claimed AS (
         UPDATE {prompt} AS target SET num_reserved = target.num_reserved + 1
-        WHERE target.id = ({pick})
-        RETURNING target.id, target.text
+        WHERE target.id = {pick}
+        RETURNING target.id, target.text, target.messages
     ), shown AS MATERIALIZED (
         SELECT c.id, c.text, row_number() OVER (ORDER BY random()) AS place
         FROM {completion} AS c JOIN claimed ON c.prompt_id = claimed.id
@@ -193,7 +215,7 @@ _CLAIM_SQL = """
         FROM claimed
         RETURNING id
     )
-    SELECT ({held}), created.id, claimed.id, claimed.text, shown.id, shown.text
+    SELECT ({held}), created.id, claimed.id, claimed.text, claimed.messages, shown.id, shown.text
     FROM (SELECT 1) AS one LEFT JOIN (created CROSS JOIN claimed LEFT JOIN shown ON true) ON true
     ORDER BY shown.place
 """
@@ -205,10 +227,17 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     IntegrityError when the same labeler got the same prompt concurrently."""
     reserved_until = now + timedelta(minutes=project.reservation_minutes)
     held = _held(project, labeler, now)
-    pick = _candidates(project, labeler, ~Exists(held)).select_for_update(skip_locked=True, of=("self",))
-    pick = pick.values("pk")[:1]
+    picks = [_candidates(project, labeler, ~Exists(held))]
+    if is_adaptive(project):
+        picks.insert(0, _extra_candidates(project, labeler, ~Exists(held)))
     with transaction.atomic(), connection.cursor() as cursor:
-        pick_sql, pick_params = pick.query.sql_with_params()  # FOR UPDATE compiles only inside a transaction
+        compiled = [  # FOR UPDATE compiles only inside a transaction
+            pick.select_for_update(skip_locked=True, of=("self",)).values("pk")[:1].query.sql_with_params()
+            for pick in picks
+        ]
+        pick_params = [param for _, params in compiled for param in params]
+        pick_sql = f"COALESCE({', '.join(f'({sql})' for sql, _ in compiled)})" if len(compiled) > 1 else (
+            f"({compiled[0][0]})")
         held_sql, held_params = held.values("pk")[:1].query.sql_with_params()
         sql = _CLAIM_SQL.format(
             prompt=Prompt._meta.db_table, completion=Completion._meta.db_table,
@@ -217,7 +246,7 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
         params = (*pick_params, project.pk, labeler.pk, Assignment.Status.RESERVED, reserved_until, now, *held_params)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    held_id, assignment_id, prompt_id, prompt_text = rows[0][:4]
+    held_id, assignment_id, prompt_id, prompt_text, messages = rows[0][:5]
     if held_id is not None:
         return open_assignment(project, labeler, now)
     if assignment_id is None:
@@ -226,7 +255,9 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     assignment = Assignment(
         pk=assignment_id,
         project=project,
-        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk),
+        # Django reads jsonb from a plain cursor as its text.
+        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk,
+                      messages=json.loads(messages) if isinstance(messages, str) else messages),
         labeler=labeler,
         status=Assignment.Status.RESERVED,
         shown_order=[cid for cid, _ in completions],
@@ -268,25 +299,28 @@ def submit_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
-    """Validate and store a ranking. Returns (ranking, created); an identical repeat stores
-    nothing and returns created=False; a different ranking for a submitted assignment raises
-    AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment.
+    """Validate and store a ranking (in a thumbs project: `thumbs`, stored as tiers `[ups, downs]`).
+    Returns (ranking, created); an identical repeat stores nothing and returns created=False; a
+    different ranking for a submitted assignment raises AssignmentConflict. Raises
+    Assignment.DoesNotExist for another labeler's assignment.
 
     A reservation that ran out may still be submitted while the prompt has a free slot (the
     labeler did the work); once its slot went to someone else it is a conflict. The prompt's
-    counters and stored agreement move in the same transaction: lock the assignment and its
-    prompt, read the prompt's rankings, insert, then one update of each row."""
+    counters, stored agreement and adaptive overlap's decision (wanted_rankings, from this
+    prompt's rankings only) move in the same transaction: lock the assignment and its prompt, read
+    the prompt's rankings, insert, then one update of each row."""
     now = timezone.now()
     with transaction.atomic():
         assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
         project = assignment.project
-        validate_ranking(tiers, flagged, assignment.shown_order, project.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(project.feedback, tiers, thumbs, flagged, assignment.shown_order,
+                                       project.allow_ties)
         if assignment.status == Assignment.Status.SUBMITTED:
             stored = Ranking.objects.get(assignment_id=assignment.pk)
             if stored.tiers == tiers and sorted(stored.flagged) == flagged:
@@ -298,13 +332,15 @@ def submit_ranking(
             raise AssignmentConflict("this assignment was skipped")
         prompt = assignment.prompt
         held = assignment.status == Assignment.Status.RESERVED  # else expired: its slot was given back
-        if not held and prompt.num_rankings + prompt.num_reserved >= project.labelers_per_prompt:
+        if not held and prompt.num_rankings + prompt.num_reserved >= slots(project, prompt.wanted_rankings):
             raise AssignmentConflict("this assignment expired and its slot went to another labeler")
-        # The prompt's quality figures with this ranking added (quality_store.py); the counter is
-        # exact (its row is locked), so a first ranking reads nothing.
+        # The prompt's quality figures with this ranking added (quality_store.py; in a thumbs
+        # project the agreement is thumbs.py's); the counter is exact (its row is locked), so a
+        # first ranking reads nothing.
         judgement = Judgement(tiers, flagged)
         others = prompt_rankings(prompt.pk) if prompt.num_rankings else []
-        stats = stats_for(others, assignment.canary_id, adding=judgement)
+        stats = stats_for(others, assignment.canary_id, adding=judgement,
+                          thumbs=project.feedback == Project.Feedback.THUMBS)
         facts = ranking_facts(judgement, assignment.canary_id, assignment.shown_order)
         if instruction_version is None:  # the client did not say which version it showed
             instruction_version = _current_version(project.pk)
@@ -328,7 +364,10 @@ def submit_ranking(
         Prompt.objects.filter(pk=prompt.pk).update(
             num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=stats.agreement,
             quality_shape=stats.shape_key,
+            # Adaptive overlap's decision, from the agreement stored just beside it.
+            wanted_rankings=wanted_after(project, stats.agreement, prompt.num_rankings + 1),
         )
+    RANKINGS_SUBMITTED.inc()  # after the transaction: a rolled-back ranking is not counted
     return ranking, True
 
 

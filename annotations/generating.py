@@ -24,6 +24,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from .generation import (
+    Conversation,
     FatalGenerationError,
     Generated,
     GenerationConfig,
@@ -31,6 +32,7 @@ from .generation import (
     make_client,
     normalized_text,
 )
+from .leases import Lease, claim, new_owner, release
 from .models import Completion, GenerationJob, Project, Prompt
 
 logger = logging.getLogger(__name__)
@@ -71,10 +73,24 @@ def active_job(project: Project) -> GenerationJob | None:
     return GenerationJob.objects.filter(project=project, status__in=ACTIVE).order_by("-created_at").first()
 
 
-def start_generation(project: Project, n: int | None = None) -> GenerationJob:
-    """The job a generation run will fill: the unfinished one (resumed, not duplicated) or a new
-    one, queued. The caller (a view, the API) enqueues tasks.generate_completions after commit."""
-    return active_job(project) or GenerationJob.objects.create(project=project, params={"target": n})
+def start_generation(project: Project, n: int | None = None) -> tuple[GenerationJob, bool]:
+    """(job, created): the project's unfinished job (returned as it is: a second "Generate" never
+    queues another run of it) or a new one, queued. The caller (a view, the API) enqueues
+    tasks.generate_completions for a new job after commit. The project row is locked so that two
+    clicks at once make one job."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        job = active_job(project)
+        if job is not None:
+            return job, False
+        return GenerationJob.objects.create(project=project, params={"target": n}), True
+
+
+def fail_generation(job_id: int, error: str) -> None:
+    """Mark an unfinished job failed with a message saying why (the broker was unreachable, say)."""
+    GenerationJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
+        status=GenerationJob.Status.FAILED, error=error[:2000], finished_at=timezone.now(), owner=""
+    )
 
 
 def missing_completions(project: Project, target: int) -> int:
@@ -82,12 +98,13 @@ def missing_completions(project: Project, target: int) -> int:
     return below.aggregate(missing=Sum(target - F("num_completions")))["missing"] or 0
 
 
-def _work(project: Project, target: int) -> Iterator[tuple[int, str]]:
-    """(prompt id, prompt text) once per missing completion, read in chunks."""
+def _work(project: Project, target: int) -> Iterator[tuple[int, Conversation]]:
+    """(prompt id, prompt text or conversation) once per missing completion, read in chunks."""
     below = Prompt.objects.filter(project=project, num_completions__lt=target).order_by("pk")
-    for prompt_id, text, have in below.values_list("pk", "text", "num_completions").iterator(chunk_size=500):
+    rows = below.values_list("pk", "text", "messages", "num_completions").iterator(chunk_size=500)
+    for prompt_id, text, messages, have in rows:
         for _ in range(target - have):
-            yield prompt_id, text
+            yield prompt_id, messages or text
 
 
 class Arrival(NamedTuple):
@@ -112,12 +129,13 @@ def save_generated(prompt_id: int, generated: Generated, params: dict, target: i
     return save_arrived([Arrival(prompt_id, generated)], params, target).saved == 1
 
 
-def save_arrived(arrived: list[Arrival], params: dict, target: int) -> Saved:
+def save_arrived(arrived: list[Arrival], params: dict, target: int, job_id: int | None = None) -> Saved:
     """Store the completions that have just arrived, in one transaction. Each prompt row is
     locked, so concurrent runs can neither overshoot the target nor reuse a position; under the
     lock a completion is compared with the prompt's stored ones (the same transaction sees those
     stored a moment ago), and a repeat is handed back to be asked again, up to MAX_EXTRA_ASKS
-    times, then stored with a note in its params."""
+    times, then stored with a note in its params. The job's `done` counts them in the same
+    transaction, so a worker killed at any moment leaves the count right."""
     saved, repeats_kept, again = 0, 0, []
     with transaction.atomic():
         # Do not wait for the WAL flush: a crash can lose only the last few completions, never
@@ -158,6 +176,8 @@ def save_arrived(arrived: list[Arrival], params: dict, target: int) -> Saved:
                 changes["generation_error"] = ""
             Prompt.objects.filter(pk=prompt_id).update(**changes)
             saved += 1
+        if saved and job_id is not None:
+            GenerationJob.objects.filter(pk=job_id).update(done=F("done") + saved)
     return Saved(saved, again, repeats_kept)
 
 
@@ -169,34 +189,67 @@ def mark_failed(prompt_id: int, error: str) -> None:
 
 def run_generation(project_id: int, n: int | None = None, client=None) -> GenerationJob:
     """Generate every missing completion of the project (up to `n` per prompt, default the project's
-    target). Resumes the project's unfinished job if there is one."""
+    target) in this process, in one go (`manage.py generate_completions`). Resumes the project's
+    unfinished job if there is one; returns it untouched when a live worker runs it."""
     project = Project.objects.get(pk=project_id)
-    target = n or project.target_completions
-    job = active_job(project) or GenerationJob.objects.create(project=project)
+    job, _ = start_generation(project, n)
+    if n and job.params.get("target") != n:
+        GenerationJob.objects.filter(pk=job.pk).update(params={**job.params, "target": n})
+    job, _ = run_generation_job(job.pk, client=client)
+    return job
+
+
+def run_generation_job(job_id: int, *, owner: str | None = None, client=None,
+                       deadline: float | None = None) -> tuple[GenerationJob, bool]:
+    """Run the generation job, claimed with a lease, until nothing is missing or, with a
+    `deadline` (time.monotonic()), until it passes. Returns (job, more): `more` when the deadline
+    cut the run short; the job is then queued again for the caller to send its next chunk.
+    A job this worker cannot claim (done, or owned by a live worker) is returned untouched."""
+    owner = owner or new_owner()
+    if not claim(GenerationJob, job_id, owner):
+        return GenerationJob.objects.get(pk=job_id), False
+    lease = Lease(GenerationJob, job_id, owner)
+    job = GenerationJob.objects.select_related("project").get(pk=job_id)
+    project = job.project
+    target = job.params.get("target") or project.target_completions
     config = generation_config(project)
-    job.status = GenerationJob.Status.RUNNING
-    job.started_at, job.finished_at, job.error = timezone.now(), None, ""
-    job.params = {"target": target, **config.public()}
-    job.total, job.done, job.failed = missing_completions(project, target), 0, 0
-    job.save()
-    if job.total and not config.model and not config.base_url.startswith("local:"):
-        return _finish(job, GenerationJob.Status.FAILED,
-                       "no model configured: set the project's LLM model or the LLM_MODEL setting")
+    missing = missing_completions(project, target)
+    if job.started_at is None:  # the first chunk; a later one (or a resumed job) keeps its counts
+        job.started_at, job.done = timezone.now(), 0
+    job.finished_at, job.error = None, ""
+    job.params = {**job.params, "target": target, **config.public()}
+    job.total, job.failed = job.done + missing, 0
+    GenerationJob.objects.filter(pk=job_id, owner=owner).update(
+        started_at=job.started_at, finished_at=None, error="", params=job.params,
+        total=job.total, done=job.done, failed=0,
+    )
+    if missing and not config.model and not config.base_url.startswith("local:"):
+        return _finish(job, lease, GenerationJob.Status.FAILED,
+                       "no model configured: set the project's LLM model or the LLM_MODEL setting"), False
     try:
         owns_client = client is None
         client = client or make_client(config)
         try:
-            _generate(job, client, config, project, target)
+            more = _generate(job, client, config, project, target, lease, deadline)
         finally:
             if owns_client:
                 client.close()
     except FatalGenerationError as exc:
-        return _finish(job, GenerationJob.Status.FAILED, str(exc))
-    return _finish(job, GenerationJob.Status.DONE)
+        return _finish(job, lease, GenerationJob.Status.FAILED, str(exc)), False
+    if more:
+        GenerationJob.objects.filter(pk=job_id, owner=owner).update(failed=job.failed, params=job.params)
+        release(GenerationJob, job_id, owner)
+        job.refresh_from_db()
+        return job, True
+    return _finish(job, lease, GenerationJob.Status.DONE), False
 
 
-def _generate(job: GenerationJob, client, config: GenerationConfig, project: Project, target: int) -> None:
+def _generate(job: GenerationJob, client, config: GenerationConfig, project: Project, target: int,
+              lease: Lease, deadline: float | None = None) -> bool:
+    """Ask for the missing completions and store them as they arrive; True when the deadline
+    stopped it with work left (the in-flight requests are stored first)."""
     params = config.recorded_params()
+    cut_short = False
     work = _work(project, target)
     given_up: set[int] = set()  # prompts that failed in this run: their other missing completions wait
     last_progress = time.monotonic()
@@ -204,9 +257,9 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
     reask_temperature = max(config.temperature, REASK_MIN_TEMPERATURE)
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="llm") as pool:
         # future → (prompt id, prompt text, extra asks so far)
-        in_flight: dict[Future, tuple[int, str, int]] = {}
+        in_flight: dict[Future, tuple[int, Conversation, int]] = {}
 
-        def attempt(prompt_id: int, text: str, asks_again: int) -> Generated | None:
+        def attempt(prompt_id: int, text: Conversation, asks_again: int) -> Generated | None:
             # A queued request for a prompt that has just failed is not sent: it would most likely fail too.
             if prompt_id in given_up:
                 return None
@@ -218,11 +271,19 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                 given_up.add(prompt_id)
                 raise
 
-        def send(prompt_id: int, text: str, asks_again: int = 0) -> None:
+        def send(prompt_id: int, text: Conversation, asks_again: int = 0) -> None:
             in_flight[pool.submit(attempt, prompt_id, text, asks_again)] = (prompt_id, text, asks_again)
 
+        sent = 0
+
         def fill() -> None:
+            nonlocal cut_short, sent
             while len(in_flight) < config.concurrency * 2:
+                # Past the deadline, no new work; but each chunk asks for something, so that
+                # chunks always make progress.
+                if deadline is not None and sent and time.monotonic() > deadline:
+                    cut_short = True
+                    return
                 item = next(work, None)
                 if item is None:
                     return
@@ -231,13 +292,15 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                     job.failed += 1
                     continue
                 send(prompt_id, text)
+                sent += 1
 
         fill()
         try:
             while in_flight:
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                # A timeout, so that the heartbeat goes on while the server is slow.
+                finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
                 arrived: list[Arrival] = []
-                texts: dict[int, str] = {}
+                texts: dict[int, Conversation] = {}
                 for future in finished:
                     prompt_id, text, asks_again = in_flight.pop(future)
                     try:
@@ -257,24 +320,29 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                                            reask_temperature if asks_again else None))
                 fill()  # keep the pool busy while this thread writes
                 if arrived:
-                    result = save_arrived(arrived, params, target)
+                    result = save_arrived(arrived, params, target, job_id=job.pk)
                     job.done += result.saved
                     repeats["kept"] += result.repeats_kept
                     for repeat in result.ask_again:  # the same missing completion, asked once more
                         repeats["asked_again"] += 1
                         send(repeat.prompt_id, texts[repeat.prompt_id], repeat.asks_again + 1)
                 if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
-                    GenerationJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
+                    lease.beat(failed=job.failed)  # LeaseLost: another worker took the job over
                     last_progress = time.monotonic()
         finally:
             for future in in_flight:
                 future.cancel()
             job.params["repeats"] = repeats
+    # Cut short with nothing left to ask: then it is simply done.
+    return cut_short and next(work, None) is not None
 
 
-def _finish(job: GenerationJob, status: str, error: str = "") -> GenerationJob:
+def _finish(job: GenerationJob, lease: Lease, status: str, error: str = "") -> GenerationJob:
+    """The last word of the job's owner (and only of its owner)."""
     job.status, job.error, job.finished_at = status, error, timezone.now()
-    job.save(update_fields=["status", "error", "finished_at", "done", "failed", "params"])
+    lease.owned().update(status=status, error=error, finished_at=job.finished_at, failed=job.failed,
+                         params=job.params, owner="")
+    job.refresh_from_db()
     return job
 
 

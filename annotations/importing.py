@@ -18,11 +18,23 @@ from typing import BinaryIO
 
 import orjson
 
+from .jsonlimits import MAX_DEPTH, JsonTooDeep, loads_bounded
+
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 MAX_ERRORS = 50
 MAX_COMPLETIONS = 100  # Completion.position is a small integer; no real prompt needs more
 MAX_ID_LENGTH = 255  # Prompt.external_id
+ROLES = ("system", "user", "assistant")  # the roles of a conversation's messages (OpenAI's chat roles)
 CHECK_IDS_EVERY = 2000  # records per call of the "which ids are already taken" lookup
+# A JSONL line or CSV line longer than this is refused without holding more of it in memory.
+MAX_LINE_BYTES = 32 * 1024 * 1024
+# Parquet: checked from the file's footer before a single row is read, so a file that claims
+# billions of rows, or decompresses to far more than it weighs (a compression bomb), costs nothing.
+MAX_PARQUET_ROWS = 2_000_000
+MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024  # uncompressed; pyarrow decodes a row group's column chunks whole
+MAX_PARQUET_BYTES = 4 * 1024 * 1024 * 1024  # uncompressed, the whole file
+MAX_EXPANSION = 100  # uncompressed size / file size: text compresses 3-10 times, never a hundred
+EXPANSION_FLOOR = 16 * 1024 * 1024  # small files may expand more: they cost nothing either way
 _BOM = codecs.BOM_UTF8
 _COMPLETION_COLUMN = re.compile(r"^completion_(\d+)$")
 
@@ -51,13 +63,16 @@ class CompletionRecord:
 
 @dataclass(frozen=True)
 class PromptRecord:
-    """One valid prompt, ready to store. `metadata_json` is the canonical JSON of its metadata."""
+    """One valid prompt, ready to store. `metadata_json` is the canonical JSON of its metadata. A
+    conversation has `messages_json` (the canonical JSON of its messages) and `text` is then its
+    last (user) message; a plain prompt has `messages_json` None."""
 
     number: int
     text: str
     external_id: str | None
     metadata_json: str
     completions: tuple[CompletionRecord, ...]
+    messages_json: str | None = None
 
 
 @dataclass
@@ -108,14 +123,17 @@ Raw = tuple[int, dict | None, ImportProblem | None]
 def read_jsonl(stream: BinaryIO) -> Iterator[Raw]:
     """One JSON object a line. BOM and CRLF accepted, blank lines skipped, never the whole file in memory."""
     seen_any = False
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(bounded_lines(stream, "line"), start=1):
         if number == 1 and line.startswith(_BOM):
             line = line[len(_BOM):]
         if not line.strip():
             continue
         seen_any = True
         try:
-            record = orjson.loads(line)
+            record = loads_bounded(line)
+        except JsonTooDeep:
+            yield number, None, ImportProblem(f"JSON nested deeper than {MAX_DEPTH} levels", "line", number)
+            continue
         except orjson.JSONDecodeError as exc:
             yield number, None, _json_problem(line, number, exc)
             continue
@@ -127,6 +145,22 @@ def read_jsonl(stream: BinaryIO) -> Iterator[Raw]:
         yield number, record, None
     if not seen_any:
         yield 0, None, ImportProblem("the file is empty: no prompts found", field="file")
+
+
+def bounded_lines(stream: BinaryIO, unit: str) -> Iterator[bytes]:
+    """The stream's lines (split at LF only; a CR before it stays), each at most MAX_LINE_BYTES:
+    a longer one ends the file with a PromptSetError naming it, having read at most that much."""
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES:
+            raise PromptSetError([ImportProblem(
+                f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB: not a prompt-set file, or one record "
+                "is far too long", unit, number)])
+        yield line
 
 
 def _json_problem(line: bytes, number: int, exc: Exception) -> ImportProblem:
@@ -146,10 +180,11 @@ def read_csv(stream: BinaryIO) -> Iterator[Raw]:
     Lines are decoded with surrogateescape so that a bad byte is reported with its row, not as a
     crash somewhere in the middle of the file."""
     csv.field_size_limit(1 << 30)  # completions can be long; the csv module's default is 128 KiB
-    reader = csv.reader(_decoded_lines(stream))
+    # strict: a quote left open at the end (a truncated file) is an error, not a last prompt cut short.
+    reader = csv.reader(_decoded_lines(stream), strict=True)
     header = None
     data_rows = 0
-    for row_number, cells in enumerate(reader, start=1):
+    for row_number, cells in _csv_rows(reader):
         if header is None:
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines before the header
@@ -190,8 +225,22 @@ def read_csv(stream: BinaryIO) -> Iterator[Raw]:
         yield 0, None, ImportProblem("the file has a header but no prompts", field="file")
 
 
+def _csv_rows(reader) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells); the csv module's own errors become a PromptSetError naming the row."""
+    row_number = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise PromptSetError([ImportProblem(f"not valid CSV ({exc})", "row", row_number + 1)])
+        row_number += 1
+        yield row_number, cells
+
+
 def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(bounded_lines(stream, "row"), start=1):
         if number == 1 and line.startswith(_BOM):
             line = line[len(_BOM):]
         yield line.decode("utf-8", "surrogateescape")
@@ -216,28 +265,72 @@ def _check_header(header: list[str]) -> ImportProblem | None:
 
 
 def read_parquet(stream: BinaryIO, batch_size: int = 2048) -> Iterator[Raw]:
-    """Columns prompt, optional id, optional completions (list of strings or of {text, model}), optional
-    metadata. Read a record batch at a time."""
+    """Columns prompt or messages (list of {role, content}), optional id, optional completions (list of
+    strings or of {text, model}), optional metadata. Read a record batch at a time."""
     import pyarrow as pa  # lazy: pyarrow takes a while to import and JSONL/CSV do not need it
     import pyarrow.parquet as pq
 
     try:
+        size = stream.seek(0, 2)
+        stream.seek(0)
         parquet = pq.ParquetFile(stream)
-    except (pa.ArrowInvalid, OSError) as exc:
-        yield 0, None, ImportProblem(f"not a readable Parquet file ({exc})", field="file")
+        names = parquet.schema_arrow.names
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        yield 0, None, ImportProblem(f"not a readable Parquet file ({_arrow_message(exc)})", field="file")
         return
-    names = parquet.schema_arrow.names
-    if "prompt" not in names:
-        yield 0, None, ImportProblem('the file has no "prompt" column', field="prompt")
+    problem = check_parquet_metadata(parquet.metadata, size)
+    if problem is not None:
+        yield 0, None, problem
         return
-    columns = [name for name in ("prompt", "id", "completions", "metadata") if name in names]
+    if "prompt" not in names and "messages" not in names:
+        yield 0, None, ImportProblem('the file has neither a "prompt" nor a "messages" column', field="prompt")
+        return
+    columns = [name for name in ("prompt", "messages", "id", "completions", "metadata") if name in names]
     number = 0
-    for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
-        for record in batch.to_pylist():
-            number += 1
-            yield number, {key: value for key, value in record.items() if value is not None}, None
+    try:
+        for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
+            for record in batch.to_pylist():
+                number += 1
+                yield number, {key: value for key, value in record.items() if value is not None}, None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        # Any damage found while reading (truncated pages, bad encodings, a corrupt footer's lies):
+        # a problem that names where the reading stopped, never a crash.
+        yield number + 1, None, ImportProblem(
+            f"the Parquet file is damaged from here on and cannot be read ({_arrow_message(exc)})", "row", number + 1)
+        return
     if number == 0:
         yield 0, None, ImportProblem("the file is empty: no rows", field="file")
+
+
+def check_parquet_metadata(metadata, file_size: int) -> ImportProblem | None:
+    """A problem when the footer promises more than LabelHub will read: too many rows, a row group too
+    large to decode, or an uncompressed size far beyond the file's own (a compression bomb)."""
+    rows = metadata.num_rows
+    if rows > MAX_PARQUET_ROWS:
+        return ImportProblem(f"the file has {rows:,} rows; at most {MAX_PARQUET_ROWS:,} are allowed", field="file")
+    total_rows = total_bytes = 0
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        total_rows += group.num_rows
+        group_bytes = sum(group.column(c).total_uncompressed_size for c in range(group.num_columns))
+        total_bytes += group_bytes
+        if group_bytes > MAX_ROW_GROUP_BYTES:
+            return ImportProblem(
+                f"row group {index + 1} holds {group_bytes:,} bytes uncompressed; at most {MAX_ROW_GROUP_BYTES:,} "
+                "are allowed (write the file with smaller row groups)", field="file")
+    if total_rows != rows or rows < 0:
+        return ImportProblem(f"the file's metadata is inconsistent: it claims {rows:,} rows but its row groups "
+                             f"hold {total_rows:,}", field="file")
+    allowed = min(MAX_PARQUET_BYTES, max(EXPANSION_FLOOR, MAX_EXPANSION * file_size))
+    if total_bytes > allowed:
+        return ImportProblem(f"the file decompresses to {total_bytes:,} bytes, more than the {allowed:,} allowed "
+                             f"for a file of {file_size:,} bytes", field="file")
+    return None
+
+
+def _arrow_message(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
 
 
 def read_records(stream: BinaryIO, filename: str) -> Iterator[Raw]:
@@ -261,8 +354,14 @@ def check_record(record: dict, number: int, unit: str, *, generation_enabled: bo
         problems.append(ImportProblem(message, unit, number, field_name))
 
     text = record.get("prompt")
-    if text is None:
-        problem("prompt", '"prompt" is missing')
+    messages_json = None
+    if "messages" in record:
+        if text is not None:
+            problem("messages", 'give either "prompt" or "messages", not both')
+        else:
+            text, messages_json = _check_messages(record["messages"], problem)
+    elif text is None:
+        problem("prompt", '"prompt" is missing (or give "messages")')
     elif not isinstance(text, str):
         problem("prompt", f'"prompt" must be a string, not {_json_type(text)}')
     elif not text or text.isspace():
@@ -304,7 +403,39 @@ def check_record(record: dict, number: int, unit: str, *, generation_enabled: bo
 
     if problems:
         return None, problems
-    return PromptRecord(number, text, external_id, metadata_json, tuple(completions)), []
+    return PromptRecord(number, text, external_id, metadata_json, tuple(completions), messages_json), []
+
+
+def _check_messages(value, problem: Callable[[str, str], None]) -> tuple[str | None, str | None]:
+    """A conversation: (its last user message, the canonical JSON of its messages), or (None, None)
+    after reporting what is wrong. Keys other than role and content are dropped."""
+    if not isinstance(value, list) or not value:
+        problem("messages", '"messages" must be a non-empty list of {"role": ..., "content": ...} objects')
+        return None, None
+    messages = []
+    for index, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            problem("messages", f'"messages" item {index} must be an object, not {_json_type(item)}')
+            return None, None
+        role, content = item.get("role"), item.get("content")
+        if role not in ROLES:
+            shown = f"{role!r}" if isinstance(role, str) else _json_type(role)
+            problem("messages", f'"messages" item {index} has an unknown role {shown}: use system, user or assistant')
+            return None, None
+        if not isinstance(content, str):
+            problem("messages", f'"messages" item {index}: "content" must be a string, not {_json_type(content)}')
+            return None, None
+        if not content or content.isspace():
+            problem("messages", f'"messages" item {index}: "content" is empty')
+            return None, None
+        if "\x00" in content:
+            problem("messages", f'"messages" item {index}: "content" contains a NUL character')
+            return None, None
+        messages.append({"role": role, "content": content})
+    if messages[-1]["role"] != "user":
+        problem("messages", f'"messages" must end with a user message; the last is {messages[-1]["role"]!r}')
+        return None, None
+    return messages[-1]["content"], orjson.dumps(messages).decode()
 
 
 def _check_completions(value, problem: Callable[[str, str], None]) -> list[CompletionRecord]:

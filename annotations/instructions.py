@@ -3,8 +3,11 @@ each new version before ranking.
 
 Rendering: markdown-it-py (CommonMark) with raw HTML turned off, so an admin's `<b>` shows as the
 four characters, as everywhere else in LabelHub; then nh3 (Rust's ammonia) as a second line of
-defence against anything a Markdown construct could still smuggle in (e.g. `javascript:` links)."""
+defence against anything a Markdown construct could still smuggle in (e.g. `javascript:` links).
+Images keep only a same-site `src` (a path): a remote image would let whoever hosts it log every
+labeler's address and the time they read the instructions."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -30,6 +33,17 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "o
                       "td": {"style"}}
 
 
+# A path on this site: "/static/x.png" or "x.png", never "//host/x" nor "/\\host/x" (which browsers
+# read as another host), nor anything with a scheme ("https:", "data:").
+_SAME_SITE_PATH = re.compile(r"(?:/(?![/\\])|(?![/\\]))[^\s\\:]*")
+
+
+def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src" and not _SAME_SITE_PATH.fullmatch(value):
+        return None
+    return value
+
+
 @lru_cache(maxsize=64)
 def render_markdown(text: str) -> str:
     """Markdown → sanitized HTML, safe to insert into a page as is."""
@@ -41,6 +55,7 @@ def render_markdown(text: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
         filter_style_properties={"text-align"},
+        attribute_filter=_keep_attribute,
     )
 
 

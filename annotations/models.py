@@ -20,7 +20,18 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     criterion = models.CharField(max_length=100, default="helpfulness")
     labelers_per_prompt = models.PositiveSmallIntegerField(default=3)
+    # Adaptive overlap (annotations/overlap.py): a prompt whose k rankings agree less than
+    # agreement_target takes one more labeler at a time, up to this maximum; equal to k (the
+    # default, kept equal by create_project/update_project) it is off.
+    max_labelers_per_prompt = models.PositiveSmallIntegerField(default=3)
+    agreement_target = models.FloatField(default=0.75)
     allow_ties = models.BooleanField(default=True)
+
+    class Feedback(models.TextChoices):
+        RANKING = "ranking"  # order the completions (tiers, ties, flags)
+        THUMBS = "thumbs"  # mark each completion up or down (or flag it)
+
+    feedback = models.CharField(max_length=10, choices=Feedback.choices, default=Feedback.RANKING)
     reservation_minutes = models.PositiveIntegerField(default=30)
     # Salt for the stable pseudonyms that exports use instead of usernames.
     pseudonym_salt = models.CharField(max_length=64, default=new_pseudonym_salt, editable=False)
@@ -119,6 +130,8 @@ class PromptSet(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompt_sets")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     filename = models.CharField(max_length=255)
+    # The uploaded file's name in storage (storage.py: local disk or object store), kept once imported.
+    stored_as = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IMPORTING)
     prompts = models.PositiveIntegerField(default=0)
     completions = models.PositiveIntegerField(default=0)
@@ -134,7 +147,10 @@ class Prompt(models.Model):
     prompt_set = models.ForeignKey(PromptSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # NULL, not "", when the file gave no id: the per-project uniqueness applies only to given ids.
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # For a conversation, the last user message (what lists and searches show); `messages` then
+    # holds the whole conversation ([{"role", "content"}], ending with that user message).
     text = models.TextField()
+    messages = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Denormalised counters that keep the labeling loop to a few indexed queries:
     # completions available, and rankings submitted so far.
@@ -145,12 +161,18 @@ class Prompt(models.Model):
     num_reserved = models.PositiveIntegerField(default=0)
     # Pairwise agreement of the prompt's latest rankings (0–1), stored whenever one of them is stored
     # or revised, so that "disputed" prompts can be listed without recomputing the project; NULL
-    # below two rankings.
+    # below two rankings. In a thumbs project: the share of labelers on the majority side per
+    # completion (annotations/thumbs.py).
     agreement = models.FloatField(null=True, blank=True)
     # The shape of its latest rankings (annotations/quality_stats.py: how they order the completions,
     # canaries left out), stored with `agreement`: the quality report counts prompts per shape instead
     # of reading every ranking. NULL without rankings, or when only the general code can read them.
     quality_shape = models.TextField(null=True, blank=True)  # noqa: DJ001
+    # Adaptive overlap: 0 unless the prompt takes a labeler beyond k, then the number of rankings it
+    # should reach (its rankings + 1). Decided when one of its rankings is stored or revised, from
+    # its own rankings (overlap.wanted_rankings), and again for the whole project when k, the
+    # maximum or the target change; the claim compares it with the counters above.
+    wanted_rankings = models.PositiveSmallIntegerField(default=0, db_default=0)
     generation_error = models.TextField(blank=True)
     generation_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -176,6 +198,12 @@ class Prompt(models.Model):
                 condition=Q(agreement__isnull=False),
                 name="prompt_disagreement_idx",
             ),
+            # The claim's second scan (adaptive overlap): the few prompts that want one more labeler.
+            models.Index(
+                fields=["project", "-num_rankings", "id"],
+                condition=Q(num_rankings__lt=models.F("wanted_rankings"), num_completions__gte=2),
+                name="prompt_extra_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -185,6 +213,14 @@ class Prompt(models.Model):
     def public_id(self) -> str:
         """The id researchers see: the prompt-set file's id, else LabelHub's."""
         return self.external_id if self.external_id is not None else str(self.pk)
+
+
+class CompletionQuerySet(models.QuerySet):
+    def delete(self):
+        from .protection import refuse_ranked  # protection.py reads the rankings, defined below
+
+        refuse_ranked(self)
+        return super().delete()
 
 
 class Completion(models.Model):
@@ -203,6 +239,9 @@ class Completion(models.Model):
     canary_kind = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # A completion that rankings refer to (by id, in JSON) is not deleted on its own: protection.py.
+    objects = CompletionQuerySet.as_manager()
+
     class Meta:
         ordering = ["prompt", "position"]
         constraints = [
@@ -212,6 +251,12 @@ class Completion(models.Model):
 
     def __str__(self) -> str:
         return f"completion {self.pk} of {self.prompt_id}"
+
+    def delete(self, *args, **kwargs):
+        from .protection import refuse_ranked
+
+        refuse_ranked([self])
+        return super().delete(*args, **kwargs)
 
     @property
     def is_canary(self) -> bool:
@@ -238,6 +283,11 @@ class GenerationJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # The lease (annotations/leases.py): which worker runs the job and when it last said it was alive.
+    owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # claims so far: the sweep gives up after JOB_MAX_ATTEMPTS
+
     def __str__(self) -> str:
         return f"generation {self.pk} of {self.project_id} ({self.status})"
 
@@ -251,7 +301,8 @@ class Assignment(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
-    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    # PROTECT: a user who labeled is deactivated, not deleted (deletion.remove_user), so no label is lost.
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RESERVED)
     # Completion ids in the order they are shown: random per assignment, against position bias.
     shown_order = models.JSONField(default=list)
@@ -280,12 +331,16 @@ class Ranking(models.Model):
     """One labeler's judgement of one prompt.
 
     `tiers` is a list of lists of completion ids, best first; a tier of more than one is a tie.
-    `flagged` lists the completions judged nonsensical, confusing or irrelevant."""
+    `flagged` lists the completions judged nonsensical, confusing or irrelevant.
+
+    In a thumbs project the same row holds the thumbs as exactly two tiers, `[ups, downs]` (either
+    may be empty): the pair export, revisions and the KTO export then need no second storage, and
+    "each up preferred to each down of the same labeler" is what tiers already mean."""
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="ranking")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="rankings")
-    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rankings")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rankings")
     tiers = models.JSONField()
     flagged = models.JSONField(default=list)
     shown_order = models.JSONField(default=list)
@@ -381,13 +436,20 @@ class Export(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     counts = models.JSONField(default=dict, blank=True)
-    # Relative paths under MEDIA_ROOT: {"bundle": "exports/12/bundle.zip", "pairs.jsonl": ...}
+    # Names in storage (storage.py): {"bundle": "exports/12/<attempt>/labelhub-<slug>-export-12.zip"}
     files = models.JSONField(default=dict, blank=True)
     sha256 = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The bundle's size, recorded once the job succeeds (labelhub/metrics.py): the metrics read it here.
+    bundle_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+
+    # The lease (annotations/leases.py): which worker runs the job and when it last said it was alive.
+    owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # claims so far: the sweep gives up after JOB_MAX_ATTEMPTS
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from .adaptive import extra_slot
 from .assignment import MIN_COMPLETIONS
 from .models import Assignment, Project, Prompt, Ranking
 from .roles import labeling_projects
@@ -30,13 +31,14 @@ def labeler_progress(user, projects: list[Project], now: datetime | None = None)
         .values("project")
         .annotate(total=Count("pk"), today=Count("pk", filter=Q(submitted_at__gte=start_of_day)))
     }
-    # As the assignment rule sees it: enough completions, a free slot, never given to this labeler.
+    # As the assignment rule sees it: enough completions, a free slot (one of k, or one beyond k
+    # that adaptive overlap opened), never given to this labeler.
     seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
+    k = F("project__labelers_per_prompt")
     open_to_me = dict(
         Prompt.objects.filter(project__in=ids, num_completions__gte=MIN_COMPLETIONS)
-        .filter(num_rankings__lt=F("project__labelers_per_prompt"))
         .alias(taken=F("num_rankings") + F("num_reserved"))
-        .filter(taken__lt=F("project__labelers_per_prompt"))
+        .filter(Q(num_rankings__lt=k, taken__lt=k) | extra_slot(F("project__max_labelers_per_prompt")))
         .exclude(Exists(seen))
         .values("project")
         .annotate(n=Count("pk"))

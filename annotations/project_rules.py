@@ -8,7 +8,8 @@ from collections.abc import Collection, Mapping
 
 # Every field a project admin may change, in the order the settings page shows them.
 SETTINGS_FIELDS = (
-    "name", "criterion", "labelers_per_prompt", "allow_ties", "reservation_minutes",
+    "name", "criterion", "labelers_per_prompt", "max_labelers_per_prompt", "agreement_target", "allow_ties",
+    "reservation_minutes",
     "generation_enabled", "target_completions", "llm_base_url", "llm_model", "llm_api_key_env",
     "temperature", "top_p", "max_tokens", "system_prompt", "generation_concurrency",
 )
@@ -18,6 +19,8 @@ LABELS = {
     "name": "Name",
     "criterion": "Criterion",
     "labelers_per_prompt": "Labelers per prompt",
+    "max_labelers_per_prompt": "Maximum labelers per prompt",
+    "agreement_target": "Agreement target",
     "allow_ties": "Allow ties",
     "reservation_minutes": "Reservation minutes",
     "instructions": "Instructions",
@@ -33,9 +36,12 @@ LABELS = {
     "generation_concurrency": "Concurrent requests",
 }
 
-# Inclusive bounds of the numeric settings (top_p's lower bound is exclusive: servers refuse 0).
+# Inclusive bounds of the numeric settings, but for the lower bounds of EXCLUSIVE_LOW (servers
+# refuse top_p 0; an agreement target of 0 would never ask for anyone).
 LIMITS: dict[str, tuple[float, float]] = {
     "labelers_per_prompt": (1, 50),
+    "max_labelers_per_prompt": (1, 50),
+    "agreement_target": (0.0, 1.0),
     "reservation_minutes": (1, 24 * 60),
     "target_completions": (2, 20),
     "temperature": (0.0, 2.0),
@@ -43,6 +49,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "max_tokens": (1, 32_768),
     "generation_concurrency": (1, 64),
 }
+EXCLUSIVE_LOW = frozenset({"top_p", "agreement_target"})
 MAX_LENGTHS = {"slug": 64, "name": 200, "criterion": 100, "llm_base_url": 500, "llm_model": 200,
                "llm_api_key_env": 100}
 
@@ -80,9 +87,9 @@ def field_error(field: str, value: object, *, site_admin: bool) -> str | None:
         return f"{label} may not be blank."
     if field in LIMITS:
         low, high = LIMITS[field]
-        too_low = value <= low if field == "top_p" else value < low
+        too_low = value <= low if field in EXCLUSIVE_LOW else value < low
         if too_low or value > high:
-            lower = f"above {low:g}" if field == "top_p" else f"from {low:g}"
+            lower = f"above {low:g}" if field in EXCLUSIVE_LOW else f"from {low:g}"
             return f"{label} must be {lower} to {high:g}; got {value:g}."
     if field == "llm_base_url" and value:
         if value.startswith(LOCAL_PREFIX):
@@ -126,9 +133,21 @@ def cross_field_errors(values: Mapping[str, object], changed: Collection[str], *
                        default_model: str = "") -> dict[str, str]:
     """The rules that join several fields (judged when one of them changes)."""
     errors: dict[str, str] = {}
+    if "max_labelers_per_prompt" in changed:
+        k, maximum = values.get("labelers_per_prompt"), values.get("max_labelers_per_prompt")
+        if isinstance(k, int) and isinstance(maximum, int) and maximum < k:
+            errors["max_labelers_per_prompt"] = (
+                f"Maximum labelers per prompt must be at least labelers per prompt ({k}); equal to it turns "
+                f"adaptive overlap off.")
     generation_fields = {"generation_enabled", "llm_model", "llm_base_url"}
     if generation_fields & set(changed) and values.get("generation_enabled"):
         local = str(values.get("llm_base_url") or "").startswith(LOCAL_PREFIX)
         if not values.get("llm_model") and not default_model and not local:
             errors["llm_model"] = "Model is required when generation is on (this server has no default model)."
     return errors
+
+
+def maximum_after_k_change(old_k: int, old_max: int, new_k: int) -> int:
+    """The maximum labelers per prompt once k changes and the maximum is not given: it follows k
+    while adaptive overlap is off (the maximum was k), and never stays below k."""
+    return new_k if old_max <= old_k or old_max < new_k else old_max

@@ -8,8 +8,9 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .adaptive import OVERLAP_FIELDS, complete, redecide_wanted_rankings
 from .models import InstructionVersion, Membership, Project, Prompt, Ranking
-from .project_rules import SETTINGS_FIELDS
+from .project_rules import SETTINGS_FIELDS, maximum_after_k_change
 
 
 @transaction.atomic
@@ -26,6 +27,7 @@ def create_project(
 ) -> Project:
     """A new project. The creator becomes an admin member when not staff, or when
     `creator_is_admin` (the new-project page), so that the project is theirs to run."""
+    options.setdefault("max_labelers_per_prompt", labelers_per_prompt)  # adaptive overlap off unless asked
     project = Project.objects.create(
         slug=slug,
         name=name or slug,
@@ -51,10 +53,19 @@ def update_project(project: Project, changes: dict[str, object]) -> Project:
     unknown = set(changes) - set(SETTINGS_FIELDS)
     if unknown:
         raise ValueError(f"not project settings: {', '.join(sorted(unknown))}")
+    changes = dict(changes)
+    if "labelers_per_prompt" in changes and "max_labelers_per_prompt" not in changes:
+        following = maximum_after_k_change(project.labelers_per_prompt, project.max_labelers_per_prompt,
+                                           changes["labelers_per_prompt"])
+        if following != project.max_labelers_per_prompt:
+            changes["max_labelers_per_prompt"] = following
     for field, value in changes.items():
         setattr(project, field, value)
     if changes:
-        project.save(update_fields=list(changes))
+        with transaction.atomic():
+            project.save(update_fields=list(changes))
+            if OVERLAP_FIELDS & set(changes):
+                redecide_wanted_rankings(project)
     return project
 
 
@@ -103,7 +114,9 @@ def with_progress(projects: QuerySet[Project]) -> QuerySet[Project]:
         ),
         n_rankings=_count(Ranking.objects.filter(project=OuterRef("pk"))),
         n_prompts_complete=_count(
-            Prompt.objects.filter(project=OuterRef("pk"), num_rankings__gte=OuterRef("labelers_per_prompt"))
+            Prompt.objects.filter(
+                complete(OuterRef("labelers_per_prompt"), OuterRef("max_labelers_per_prompt")), project=OuterRef("pk")
+            )
         ),
     )
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Substr
 
+from .adaptive import complete_for
 from .consensus import Judgement, consensus, pairwise_agreement, positions, strip_completions
 from .models import Completion, Project, Prompt, Ranking
 
@@ -117,7 +118,7 @@ def matching_prompts(project: Project, filters: PromptFilters) -> QuerySet[Promp
             match |= Q(pk=int(filters.q))
         prompts = prompts.filter(match)
     if filters.complete:
-        prompts = prompts.filter(num_rankings__gte=project.labelers_per_prompt)
+        prompts = prompts.filter(complete_for(project))
     if filters.disputed:
         prompts = prompts.filter(agreement__lt=filters.below)  # NULL (under two rankings) is not disputed
     if filters.flagged:

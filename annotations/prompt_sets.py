@@ -6,6 +6,7 @@ temporary files (one parse of the file), and the insert is two COPY statements (
 faster than INSERTs for long completions).
 """
 
+import logging
 import os
 import tempfile
 from contextlib import ExitStack
@@ -14,8 +15,11 @@ from typing import BinaryIO
 
 import orjson
 import psycopg2
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from .importing import (
     ImportProblem,
@@ -25,6 +29,9 @@ from .importing import (
     validate_prompt_set,
 )
 from .models import Completion, Project, Prompt, PromptSet
+from .storage import prompt_set_prefix
+
+logger = logging.getLogger(__name__)
 
 ID_BLOCK = 1000  # prompt ids reserved per sequence query
 COPY_CHUNK = 1 << 20  # bytes per read of the staged rows
@@ -55,26 +62,49 @@ def import_prompt_set(
             _reject(prompt_set, exc.errors, exc.total_errors)
 
         staged = stack.enter_context(CopyStage(project, prompt_set))
-        report = validate_prompt_set(
-            stream, filename, generation_enabled=project.generation_enabled, taken_ids=_taken_ids(project),
-            on_valid=staged.add,
-        )
+        try:
+            report = validate_prompt_set(
+                stream, filename, generation_enabled=project.generation_enabled, taken_ids=_taken_ids(project),
+                on_valid=staged.add,
+            )
+        except Exception as exc:
+            # A file that breaks the reader in a way nobody foresaw: the upload is recorded as failed
+            # (never left "importing") with what broke, and the traceback goes to the log.
+            logger.exception("prompt set %s (%s) could not be read", prompt_set.pk, filename)
+            _reject(prompt_set, [ImportProblem(
+                f"the file could not be read ({type(exc).__name__}); nothing was imported", field="file")], 1)
         if not report.ok:
             _reject(prompt_set, report.errors, report.total_errors)
 
+        # The accepted file is kept in storage (local disk or object store) for the record; a refused
+        # one is not. Stored before the insert, removed again if the insert fails: all or nothing.
+        stream.seek(0)
+        stored_as = default_storage.save(stored_name(prompt_set), File(stream, name=filename))
         try:
             with transaction.atomic():
                 staged.copy()
                 PromptSet.objects.filter(pk=prompt_set.pk).update(
-                    status=PromptSet.Status.DONE, prompts=report.prompts, completions=report.completions
+                    status=PromptSet.Status.DONE, prompts=report.prompts, completions=report.completions,
+                    stored_as=stored_as,
                 )
         except IntegrityError:
+            default_storage.delete(stored_as)
             # Another upload stored one of these ids between our validation and our insert.
             _reject(prompt_set, [ImportProblem(
                 "an id in this file was stored by another upload of the same project meanwhile; "
                 "nothing was imported, try again", field="id")], 1)
+        except BaseException:
+            default_storage.delete(stored_as)
+            raise
     prompt_set.refresh_from_db()
     return prompt_set
+
+
+def stored_name(prompt_set: PromptSet) -> str:
+    """Where an accepted upload is kept: under its project's prefix, so deleting the project's
+    files is one prefix (storage.delete_prefix)."""
+    safe = get_valid_filename(os.path.basename(prompt_set.filename)) or "upload"
+    return f"{prompt_set_prefix(prompt_set.project_id)}/{prompt_set.pk}/{safe}"
 
 
 def _reject(prompt_set: PromptSet, errors: list[ImportProblem], total_errors: int):
@@ -131,7 +161,8 @@ class CopyLayout:
         self.sql = f"COPY {model._meta.db_table} ({', '.join(self.columns)}) FROM STDIN"
 
 
-PROMPT_FILLED = ("id", "project_id", "prompt_set_id", "external_id", "text", "metadata", "num_completions")
+PROMPT_FILLED = ("id", "project_id", "prompt_set_id", "external_id", "text", "metadata", "num_completions",
+                 "messages")
 COMPLETION_FILLED = ("prompt_id", "position", "text", "source", "model")
 
 
@@ -171,9 +202,11 @@ class CopyStage:
     def add(self, record: PromptRecord) -> None:
         prompt_id = self._next_id()
         external_id = copy_text(record.external_id) if record.external_id is not None else "\\N"
+        messages = copy_text(record.messages_json) if record.messages_json is not None else "\\N"
         self.prompt_rows.write((
             f"{prompt_id}{self.prompt_head}{external_id}\t{copy_text(record.text)}\t"
-            f"{copy_text(record.metadata_json)}\t{len(record.completions)}{self.prompt_layout.tail}"
+            f"{copy_text(record.metadata_json)}\t{len(record.completions)}\t"
+            f"{messages}{self.prompt_layout.tail}"
         ).encode())
         if record.completions:
             tail = self.completion_layout.tail

@@ -25,6 +25,7 @@ from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
+from .adaptive import complete_for
 from .assignment import MIN_COMPLETIONS
 from .consensus import (
     Judgement,
@@ -54,6 +55,8 @@ from .quality_stats import (
     pooled_ordinal_alpha,
     shape_figures,
 )
+from .thumbs import canary_passed as thumbs_canary_passed
+from .thumbs import majority_share, nominal_alpha, vote_counts
 
 __all__ = [
     "LabelerScore",
@@ -142,6 +145,24 @@ class PromptRow:
 
 
 @dataclass
+class OverlapFigures:
+    """Adaptive overlap at work: the prompts that took labelers beyond k, and the mean pairwise
+    agreement of those prompts from their first k rankings (submission order, latest revisions)
+    and from all of them now."""
+
+    prompts_beyond_k: int = 0
+    agreement_at_k: float | None = None
+    agreement_now: float | None = None
+    compared: int = 0  # prompts beyond k with an agreement both ways
+
+    @property
+    def rise(self) -> float | None:
+        if self.agreement_at_k is None or self.agreement_now is None:
+            return None
+        return self.agreement_now - self.agreement_at_k
+
+
+@dataclass
 class QualityReport:
     prompts_total: int
     prompts_complete: int
@@ -157,6 +178,7 @@ class QualityReport:
     agreement_counts: dict[float, int]
     labelers: list[LabelerRow]
     most_disagreement: list[PromptRow] = field(default_factory=list)
+    overlap: OverlapFigures = field(default_factory=OverlapFigures)
 
     @property
     def possible_misreaders(self) -> list[LabelerRow]:
@@ -168,16 +190,19 @@ class QualityReport:
 
 
 def progress_counts(project: Project) -> dict[str, int]:
-    """Prompts complete (k rankings), in progress (some ranking or reservation), waiting (ready
-    for labelers, untouched) and without completions (fewer than two): one query."""
+    """Prompts complete (k rankings at the agreement target, or the maximum: adaptive.complete),
+    in progress (some ranking or reservation), waiting (ready for labelers, untouched) and without
+    completions (fewer than two); and the prompts that took labelers beyond k: one query."""
     k = project.labelers_per_prompt
     ready = Q(num_completions__gte=MIN_COMPLETIONS)
+    done = complete_for(project)
     return Prompt.objects.filter(project=project).aggregate(
         total=Count("pk"),
-        complete=Count("pk", filter=Q(num_rankings__gte=k)),
-        in_progress=Count("pk", filter=ready & Q(num_rankings__lt=k) & (Q(num_rankings__gt=0) | Q(num_reserved__gt=0))),
+        complete=Count("pk", filter=done),
+        in_progress=Count("pk", filter=ready & ~done & (Q(num_rankings__gt=0) | Q(num_reserved__gt=0))),
         waiting=Count("pk", filter=ready & Q(num_rankings=0, num_reserved=0)),
         without_completions=Count("pk", filter=~ready & Q(num_rankings__lt=k)),
+        beyond_k=Count("pk", filter=Q(num_rankings__gt=k)),
     )
 
 
@@ -218,15 +243,21 @@ def recomputed_quality_report(project: Project, disagreement_limit: int = 20) ->
     shaped: list[ShapedPrompt] = []  # for the labeler scores (several rounds)
     rank_values = RankValueTable()  # for Krippendorff's alpha
     rankings = 0
+    k = project.labelers_per_prompt
+    beyond_k: list[tuple[float, float]] = []
     agreeing = compared = 0
     agreement_counts: Counter = Counter()
+    thumbs = project.feedback == Project.Feedback.THUMBS
+    thumb_units: list[tuple[int, int]] = []  # (ups, downs) per completion, for the nominal alpha
     worst: list[PromptRow] = []  # the prompts of least agreement so far, trimmed as it grows
     ws = []
     for prompt_id, prompt_rankings in itertools.groupby(rows, key=itemgetter(0)):
         canary = canary_of_prompt.get(prompt_id)
         ranked: list[tuple[int, Judgement]] = []
+        raws: list[Judgement] = []
         for _, labeler_id, tiers, flagged, shown, duration_ms, submitted_at in prompt_rankings:
             raw = Judgement(json.loads(tiers), json.loads(flagged))
+            raws.append(raw)
             judgement = strip_completions(raw, canary_set) if canaries else raw
             s = stats.get(labeler_id)
             if s is None:
@@ -236,18 +267,35 @@ def recomputed_quality_report(project: Project, disagreement_limit: int = 20) ->
             s["n"] += 1
             if duration_ms is not None:
                 s["durations"].append(duration_ms)
-            s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
+            if not thumbs:  # [ups, downs] are not ties
+                s["ties"] += any(len(tier) > 1 for tier in judgement.tiers)
             s["flags"] += len(judgement.flagged)
             s["judged"] += sum(map(len, judgement.tiers)) + len(judgement.flagged)
             if canary is not None and canary in json.loads(shown):
                 s["canaries"] += 1
-                s["passed"] += canary_passed(raw, canary)
+                s["passed"] += thumbs_canary_passed(raw, canary) if thumbs else canary_passed(raw, canary)
             per_day[submitted_at.astimezone(local).date()] += 1
         rankings += len(ranked)
         judgements = [j for _, j in ranked]
-        rank_values.add(judgements)
+        if len(judgements) > k:  # took labelers beyond k (adaptive overlap): agreement at k and now
+            at_k, now = pairwise_agreement(judgements[:k]).share, pairwise_agreement(judgements).share
+            if at_k is not None and now is not None:
+                beyond_k.append((at_k, now))
         prompt = shaped_prompt(ranked, measures)
         shaped.append(prompt)
+        if thumbs:
+            # Per completion: the share of its labelers on the majority side (thumbs.py).
+            counts = list(vote_counts(raws, removed=canary_set).values())
+            thumb_units.extend(counts)
+            shares = [majority_share(u, d) for u, d in counts if u + d >= 2]
+            if shares:
+                agreeing += sum(shares)
+                compared += len(shares)
+                share = sum(shares) / len(shares)
+                agreement_counts[share] += 1
+                worst.append(PromptRow(prompt_id, "", len(ranked), share, None))
+            continue
+        rank_values.add(judgements)
         if len(ranked) < 2:
             continue
         if prompt.shape is not None:
@@ -267,7 +315,8 @@ def recomputed_quality_report(project: Project, disagreement_limit: int = 20) ->
 
     scores, misreaders = score_shaped_labelers(shaped, measures)
     del shaped
-    krippendorff_alpha = pooled_ordinal_alpha(rank_values.distinct_rows(), rank_values.top)
+    krippendorff_alpha = (nominal_alpha(thumb_units) if thumbs
+                          else pooled_ordinal_alpha(rank_values.distinct_rows(), rank_values.top))
     del rank_values
     users = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
     labelers = [
@@ -277,7 +326,7 @@ def recomputed_quality_report(project: Project, disagreement_limit: int = 20) ->
             pseudonym=labeler_pseudonym(project, user_id),
             rankings=s["n"],
             median_seconds=statistics.median(s["durations"]) / 1000 if s["durations"] else None,
-            ties_rate=s["ties"] / s["n"],
+            ties_rate=None if thumbs else s["ties"] / s["n"],
             flag_rate=s["flags"] / s["judged"] if s["judged"] else None,
             canaries_seen=s["canaries"],
             canary_pass_rate=s["passed"] / s["canaries"] if s["canaries"] else None,
@@ -308,7 +357,34 @@ def recomputed_quality_report(project: Project, disagreement_limit: int = 20) ->
         agreement_counts=dict(agreement_counts),
         labelers=labelers,
         most_disagreement=worst,
+        overlap=_overlap_figures(progress["beyond_k"], beyond_k),
     )
+
+
+def _overlap_figures(prompts_beyond_k: int, beyond_k: list[tuple[float, float]]) -> OverlapFigures:
+    """Adaptive overlap's figures from (agreement at k, agreement now) of the prompts beyond k."""
+    return OverlapFigures(
+        prompts_beyond_k=prompts_beyond_k,
+        agreement_at_k=statistics.mean(a for a, _ in beyond_k) if beyond_k else None,
+        agreement_now=statistics.mean(b for _, b in beyond_k) if beyond_k else None,
+        compared=len(beyond_k),
+    )
+
+
+def _beyond_k(project: Project, canaries: set[int]) -> list[tuple[float, float]]:
+    """(agreement of the first k rankings, agreement of all) of the prompts that took labelers
+    beyond k (adaptive overlap), as recomputed_quality_report takes them: only those prompts'
+    rankings are read (on prompt_extra_idx's columns), a few when the target is met mostly at k."""
+    k = project.labelers_per_prompt
+    extra = Prompt.objects.filter(project=project, num_rankings__gt=k).values("pk")
+    pairs = []
+    for _, ranked in _rankings_of_prompts(project, extra, canaries):
+        judgements = [judgement for _, judgement in ranked]
+        if len(judgements) > k:
+            at_k, now = pairwise_agreement(judgements[:k]).share, pairwise_agreement(judgements).share
+            if at_k is not None and now is not None:
+                pairs.append((at_k, now))
+    return pairs
 
 
 # --- The same figures from the stored ones (quality_stats.py, quality_store.py) -------------------
@@ -424,7 +500,10 @@ def labeler_agreement(project: Project) -> dict[int, LabelerScore]:
     95% Wilson interval. Canaries are left out. A labeler is absent when none of their rankings
     could be compared yet (no other ranking of the same prompt, or the others' consensus orders
     nothing): their agreement is unknown, not zero. From the stored figures: the same as
-    recomputed_labeler_agreement."""
+    recomputed_labeler_agreement. Thumbs projects store no leave-one-out agreements
+    (quality_store.stats_for): theirs is recomputed."""
+    if project.feedback == Project.Feedback.THUMBS:
+        return recomputed_labeler_agreement(project)
     return _stored_scores(project, ShapeMeasures())[0]
 
 
@@ -440,6 +519,11 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
     """Every figure of the quality page from the stored figures, in a few aggregating queries
     (whatever the project's size), plus the prompts a possible misreader ranked: the same report
     as recomputed_quality_report."""
+    if project.feedback == Project.Feedback.THUMBS:
+        # The stored path cannot express the thumbs measures (majority share per completion,
+        # nominal alpha, thumbs canaries, no ties) from shapes and leave-one-out agreements, and
+        # thumbs projects store neither (quality_store.stats_for): they are recomputed.
+        return recomputed_quality_report(project, disagreement_limit)
     canaries = set(canary_ids(project))
     measures = ShapeMeasures()
     agreeing = compared = 0
@@ -522,4 +606,5 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
         agreement_counts=dict(agreement_counts),
         labelers=labelers,
         most_disagreement=worst,
+        overlap=_overlap_figures(progress["beyond_k"], _beyond_k(project, canaries)),
     )

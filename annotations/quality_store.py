@@ -9,9 +9,11 @@ from collections.abc import Sequence
 
 from django.db import connection, transaction
 
+from .adaptive import wanted_after
 from .consensus import Judgement
-from .models import Completion, Prompt, Ranking
+from .models import Completion, Project, Prompt, Ranking
 from .quality_stats import PromptStats, prompt_stats, ranking_facts
+from .thumbs import prompt_thumbs_agreement
 
 # (ranking id, tiers, flagged, stored loo_share) of a prompt's rankings, in submission order.
 StoredRanking = tuple[int, list, list, float | None]
@@ -23,11 +25,19 @@ def prompt_rankings(prompt_id: int) -> list[StoredRanking]:
     return list(rows.values_list("pk", "tiers", "flagged", "loo_share"))
 
 
-def stats_for(rankings: Sequence[StoredRanking], canary_id: int | None, adding: Judgement | None = None) -> PromptStats:
-    """The prompt's figures from its stored rankings, `adding` counted last (a ranking about to be stored)."""
+def stats_for(rankings: Sequence[StoredRanking], canary_id: int | None, adding: Judgement | None = None,
+              thumbs: bool = False) -> PromptStats:
+    """The prompt's figures from its stored rankings, `adding` counted last (a ranking about to be stored).
+
+    In a thumbs project the agreement is thumbs.py's (share of labelers on the majority side per
+    completion) and there is no shape nor leave-one-out agreement: the quality report recomputes
+    thumbs projects from their rankings (quality.quality_report)."""
     judgements = [Judgement(tiers, flagged) for _, tiers, flagged, _ in rankings]
     if adding is not None:
         judgements.append(adding)
+    if thumbs:  # [ups, downs] by position: the canary is left out by id, never by dropping a tier
+        agreement = prompt_thumbs_agreement(judgements, removed=[canary_id] if canary_id is not None else [])
+        return PromptStats(None, agreement, (None,) * len(judgements))
     return prompt_stats(judgements, canary_id)
 
 
@@ -45,13 +55,19 @@ def update_loo_shares(rankings: Sequence[StoredRanking], shares: Sequence[float 
         )
 
 
-def store_prompt_stats(prompt_id: int, canary_id: int | None) -> PromptStats:
+def store_prompt_stats(prompt_id: int, canary_id: int | None, project: Project | None = None,
+                       rankings: int | None = None, thumbs: bool = False) -> PromptStats:
     """Recompute and store the prompt's figures and its rankings' leave-one-out agreements (one
-    read, at most two writes)."""
-    rankings = prompt_rankings(prompt_id)
-    stats = stats_for(rankings, canary_id)
-    update_loo_shares(rankings, stats.loo_shares)
-    Prompt.objects.filter(pk=prompt_id).update(agreement=stats.agreement, quality_shape=stats.shape_key)
+    read, at most two writes). Given the project and the prompt's number of rankings, adaptive
+    overlap's decision (wanted_rankings) is stored with them, from the same agreement: a revision
+    may settle a dispute or open one."""
+    stored = prompt_rankings(prompt_id)
+    stats = stats_for(stored, canary_id, thumbs=thumbs)
+    update_loo_shares(stored, stats.loo_shares)
+    changes = {"agreement": stats.agreement, "quality_shape": stats.shape_key}
+    if project is not None and rankings is not None:
+        changes["wanted_rankings"] = wanted_after(project, stats.agreement, rankings)
+    Prompt.objects.filter(pk=prompt_id).update(**changes)
     return stats
 
 
@@ -69,6 +85,8 @@ def refresh_project_stats(project_id: int) -> int:
         Completion.objects.filter(prompt__project_id=project_id, source=Completion.Source.CANARY)
         .values_list("prompt_id", "pk")
     )
+    feedback = Project.objects.filter(pk=project_id).values_list("feedback", flat=True).first()
+    thumbs = feedback == Project.Feedback.THUMBS
     table_r, table_p = Ranking._meta.db_table, Prompt._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         # Prompts without rankings hold no figures.
@@ -89,7 +107,7 @@ def refresh_project_stats(project_id: int) -> int:
 
     def close_prompt() -> None:
         canary = canaries.get(current)
-        stats = prompt_stats([Judgement(t, f) for _, t, f, _ in group], canary)
+        stats = stats_for([(pk, t, f, None) for pk, t, f, _ in group], canary, thumbs=thumbs)
         prompts_out.append((current, stats.agreement, stats.shape_key))
         for (pk, tiers, flagged, shown), share in zip(group, stats.loo_shares, strict=True):
             facts = ranking_facts(Judgement(tiers, flagged), canary, shown)

@@ -8,12 +8,14 @@ from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from labelhub.metrics import RANKINGS_REVISED
+
 from .assignment import MAX_ID, AssignmentConflict
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking, RankingRevision
+from .prompt_agreement import store_prompt_agreement
 from .quality_stats import ranking_facts
-from .quality_store import store_prompt_stats
-from .ranking import normalize_tiers, validate_ranking
+from .ranking import judgement_for
 from .roles import labeler_membership
 
 RECENT_RANKINGS = 50
@@ -28,8 +30,9 @@ def revise_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
@@ -46,10 +49,12 @@ def revise_ranking(
         canary = Completion.objects.filter(prompt=OuterRef("prompt_id"), source=Completion.Source.CANARY)
         ranking = (
             _own_rankings(labeler)
+            .select_related("project")  # k, maximum and target, for adaptive overlap's decision
             .select_for_update(of=("self",))
             .filter(assignment_id=assignment_id)
             .annotate(
                 allow_ties=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("allow_ties")),
+                feedback=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("feedback")),
                 current_version=Subquery(current_version.values("version")[:1]),
                 canary_id=Subquery(canary.values("pk")[:1]),
             )
@@ -61,8 +66,8 @@ def revise_ranking(
             ).exists():
                 raise AssignmentConflict("this assignment has no ranking yet: submit it with POST first")
             raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
-        validate_ranking(tiers, flagged, ranking.shown_order, ranking.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(ranking.feedback, tiers, thumbs, flagged, ranking.shown_order,
+                                       ranking.allow_ties)
         if ranking.tiers == tiers and sorted(ranking.flagged) == flagged:
             return ranking, False
         RankingRevision.objects.create(
@@ -84,8 +89,13 @@ def revise_ranking(
         ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version",
                                     "has_tie", "num_flagged", "num_judged", "canary"])
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
-        list(Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list("pk"))
-        store_prompt_stats(ranking.prompt_id, ranking.canary_id)
+        rankings = Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list(
+            "num_rankings", flat=True).get()
+        # The prompt's stored quality figures (quality_store.store_prompt_stats) and adaptive
+        # overlap's decision, from the same agreement.
+        store_prompt_agreement(ranking.prompt_id, ranking.canary_id, ranking.project, rankings,
+                               thumbs=ranking.feedback == Project.Feedback.THUMBS)
+    RANKINGS_REVISED.inc()
     return ranking, True
 
 

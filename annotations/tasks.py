@@ -4,16 +4,19 @@ A door (view, API, command) enqueues them after its transaction commits; the ser
 never import this module, so imports go one way: doors and tasks → services → rules → models."""
 
 import logging
+import time
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from .canaries import add_canaries
-from .export.job import fail_export, requeue_export, run_export
-from .generating import run_generation
-from .models import Assignment, Completion, Prompt, Ranking
+from .export.job import fail_export, run_export
+from .generating import run_generation_job, start_generation
+from .leases import LeaseLost, new_owner, sweep_stale_jobs
+from .models import GenerationJob, Project
+from .recount import recount
 
 logger = logging.getLogger(__name__)
 
@@ -21,45 +24,95 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def recount_project(project_id: int) -> dict:
     """Recompute the prompts' denormalised counters from the rows themselves (safe to repeat)."""
-    def count_per_prompt(model):
-        rows = model.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt")
-        return Subquery(rows.annotate(n=Count("pk")).values("n"))
-
-    completions, rankings = count_per_prompt(Completion), count_per_prompt(Ranking)
-    reserved = Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.RESERVED).order_by()
-    reserved = Subquery(reserved.values("prompt").annotate(n=Count("pk")).values("n"))
-    updated = Prompt.objects.filter(project_id=project_id).update(
-        num_completions=Coalesce(completions, 0),
-        num_rankings=Coalesce(rankings, 0),
-        num_reserved=Coalesce(reserved, 0),
-    )
-    return {"project": project_id, "prompts": updated}
+    report = recount(project_id)
+    return {"project": project_id, "prompts": report.prompts}
 
 
-@shared_task(acks_late=True)
-def generate_completions(project_id: int, n: int | None = None) -> dict:
-    """Top up the project's prompts to their target number of completions (resumes, never duplicates)."""
-    job = run_generation(project_id, n=n)
+# A database connection dropped mid-task: close it (close_old_connections drops the broken one)
+# and retry on a new one, a few times, with the lease kept by passing its owner on.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRIES = 5
+
+
+def _drop_broken_connection() -> None:
+    # Celery's Django fix-up does this between tasks; mid-task it is ours to do. (Not inside a
+    # transaction: an eager run in a test's transaction keeps its connection.)
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+def _retry_on_database_error(task, exc: Exception, owner: str, **kwargs) -> None:
+    _drop_broken_connection()
+    if task.request.retries >= DATABASE_RETRIES:
+        raise exc
+    logger.warning("%s: database error, retrying on a new connection: %s", task.name, exc)
+    raise task.retry(exc=exc, countdown=min(30, 2 ** task.request.retries), kwargs={**kwargs, "owner": owner},
+                     max_retries=DATABASE_RETRIES)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def generate_completions(self, project_id: int, n: int | None = None, job_id: int | None = None,
+                         owner: str | None = None) -> dict:
+    """Top up the project's prompts to their target number of completions (resumes, never
+    duplicates), one chunk of GENERATION_CHUNK_SECONDS at a time: a chunk that runs out of time
+    queues the next one, so no task outlives the broker's visibility timeout."""
+    if job_id is None:  # the project's unfinished job, or a new one
+        job, _ = start_generation(Project.objects.get(pk=project_id), n)
+        job_id = job.pk
+    owner = owner or new_owner()
+    deadline = time.monotonic() + settings.GENERATION_CHUNK_SECONDS
+    try:
+        job, more = run_generation_job(job_id, owner=owner, deadline=deadline)
+    except LeaseLost:
+        logger.warning("generation job %s was taken over by another worker: this one stops", job_id)
+        return {"job": job_id, "status": "taken over"}
+    except DATABASE_ERRORS as exc:
+        _retry_on_database_error(self, exc, owner, project_id=project_id, n=n, job_id=job_id)
+    if more:
+        generate_completions.apply_async(kwargs={"project_id": project_id, "n": n, "job_id": job_id})
     return {"job": job.pk, "status": job.status, "done": job.done, "failed": job.failed, "total": job.total}
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
-def export_pairs_task(self, export_id: int) -> None:
-    """Run one pair export. A worker killed mid-export leaves the message unacknowledged (acks_late),
-    so it is redelivered and the export taken back; a lost database connection is retried; any
-    other error marks the export failed. Never "done" with partial data: see run_export."""
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def export_pairs_task(self, export_id: int, owner: str | None = None) -> None:
+    """Run one pair export, claimed with a lease (a redelivered message whose export has a live
+    owner does nothing; a stale one is taken over). A lost database connection is retried on a
+    new one; any other error marks the export failed. Never "done" with partial data: see run_export."""
+    owner = owner or new_owner()
     try:
-        run_export(export_id, redelivered=redelivered)
-    except (OperationalError, InterfaceError) as exc:
-        if self.request.retries >= self.max_retries:
-            fail_export(export_id, f"database unavailable: {exc}")
+        run_export(export_id, owner=owner)
+    except LeaseLost:
+        logger.warning("export %s was taken over by another worker: this one stops", export_id)
+    except DATABASE_ERRORS as exc:
+        if self.request.retries >= DATABASE_RETRIES:
+            _drop_broken_connection()
+            fail_export(export_id, f"database unavailable: {exc}", owner=owner)
             return
-        requeue_export(export_id)
-        raise self.retry(exc=exc, countdown=2 ** self.request.retries)
+        _retry_on_database_error(self, exc, owner, export_id=export_id)
     except Exception as exc:
         logger.exception("export %s failed", export_id)
-        fail_export(export_id, f"{type(exc).__name__}: {exc}")
+        fail_export(export_id, f"{type(exc).__name__}: {exc}", owner=owner)
+
+
+@shared_task
+def sweep_jobs() -> dict:
+    """Requeue (or fail, after JOB_MAX_ATTEMPTS) jobs whose worker stopped renewing its lease, and
+    send again queued jobs nobody took. On beat, and once when a worker starts."""
+    swept = sweep_stale_jobs()
+    for export_id in swept.requeued["export"]:
+        export_pairs_task.delay(export_id)
+    for job_id in swept.requeued["generation"]:
+        project_id = GenerationJob.objects.filter(pk=job_id).values_list("project_id", flat=True).first()
+        if project_id is not None:
+            generate_completions.apply_async(kwargs={"project_id": project_id, "job_id": job_id})
+    if any(swept.requeued.values()) or any(swept.failed.values()):
+        logger.warning("sweep: requeued %s, failed %s", swept.requeued, swept.failed)
+    return {"requeued": swept.requeued, "failed": swept.failed}
+
+
+@worker_ready.connect
+def _sweep_when_a_worker_starts(sender, **kwargs) -> None:
+    sweep_jobs.delay()
 
 
 @shared_task(acks_late=True)

@@ -24,7 +24,16 @@ import time
 from urllib.parse import urlsplit
 
 import psutil
-from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, percentile, setup_django, web_server
+from labeling_setup import (
+    DEFAULT_URL,
+    SLUG,
+    add_overlap_arguments,
+    build_project,
+    ensure_database,
+    percentile,
+    setup_django,
+    web_server,
+)
 
 WARM_UP_SECONDS = 3.0
 
@@ -148,11 +157,13 @@ def main() -> None:
     parser.add_argument("--options", default="", help="more gunicorn settings, e.g. '--keep-alive 5'")
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    add_overlap_arguments(parser)
     args = parser.parse_args()
 
     ensure_database(args.database_url)
     setup_django(args.database_url)
-    tokens = build_project(args.prompts, args.clients)
+    tokens = build_project(args.prompts, args.clients, max_labelers_per_prompt=args.max_labelers,
+                           agreement_target=args.agreement_target)
     results = run_loop(args.database_url, tokens, args.seconds, args.client_processes, args.workers, args.threads,
                        args.server, args.options)
     if results["errors"]:

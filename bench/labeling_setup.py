@@ -43,9 +43,10 @@ def ensure_database(database_url: str) -> None:
                    env={**os.environ, "DATABASE_URL": database_url})
 
 
-def build_project(prompts: int, labelers: int, labelers_per_prompt: int = 3) -> list[str]:
+def build_project(prompts: int, labelers: int, labelers_per_prompt: int = 3, max_labelers_per_prompt: int | None = None,
+                  agreement_target: float | None = None) -> list[str]:
     """A fresh project of `prompts` prompts × 4 completions (written by SQL, in seconds) and
-    `labelers` labelers; returns their API tokens."""
+    `labelers` labelers; returns their API tokens. A maximum above k turns adaptive overlap on."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from rest_framework.authtoken.models import Token
@@ -54,8 +55,10 @@ def build_project(prompts: int, labelers: int, labelers_per_prompt: int = 3) -> 
     from annotations.projects import create_project
 
     User = get_user_model()
+    overlap = {name: value for name, value in (("max_labelers_per_prompt", max_labelers_per_prompt),
+                                               ("agreement_target", agreement_target)) if value is not None}
     project = create_project(SLUG, name="Labeling loop bench", labelers_per_prompt=labelers_per_prompt,
-                             instructions="# Rank by helpfulness")
+                             instructions="# Rank by helpfulness", **overlap)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {Prompt._meta.db_table} (project_id, text, metadata, num_completions, num_rankings,
@@ -136,3 +139,10 @@ def child_result(script: str, arguments: list[str]) -> dict:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def add_overlap_arguments(parser) -> None:
+    """--max-labelers and --agreement-target: the bench project with adaptive overlap on. The
+    clients rank in the (random) order shown, so most prompts look disputed: the worst case."""
+    parser.add_argument("--max-labelers", type=int, help="max_labelers_per_prompt (default: k, adaptive overlap off)")
+    parser.add_argument("--agreement-target", type=float, help="agreement_target (default 0.75)")

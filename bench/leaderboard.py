@@ -3,6 +3,13 @@ models, fit + 200 bootstrap resamples by prompt (issue 15 target: under 2 s and 
 
     .venv/bin/python bench/leaderboard.py [--prompts 100000] [--models 4] [--rankings 3]
         [--bootstrap 200] [--labeler-pairs]
+    .venv/bin/python bench/leaderboard.py --database-url postgres://…/lh_lb_bench [--prompts 100000] [--keep]
+
+With --database-url: the whole of GET /api/projects/{slug}/leaderboard/'s work, the real query and
+the fit (annotations.model_leaderboard.project_leaderboard), on a PostgreSQL project of P prompts
+× 4 completions (models model-0 … model-3) × 3 rankings built by bench/export_pairs.py's builder
+(random orders), measured in a fresh child process (its own peak RSS, Django set up before the
+clock; numpy imported inside it, as on a first request), consensus pairs and labeler pairs.
 
 Each prompt has one completion per model, hidden model strengths decide each pair (Bradley–Terry,
 10% ties). By default one record per consensus pair (6 a prompt with 4 models: 600,000 records),
@@ -46,6 +53,56 @@ def records(prompts: int, models: int, per_prompt: int, seed: int):
                     yield start + prompt, names[i], names[j], outcome, int(lengths[prompt, i]), int(lengths[prompt, j])
 
 
+def measure_database(kind: str, slug: str) -> dict:
+    """In the child process: project_leaderboard timed, with this process's peak RSS."""
+    from export_pairs import peak_rss_mb
+
+    from annotations.model_leaderboard import project_leaderboard
+    from annotations.models import Project
+
+    project = Project.objects.get(slug=slug)
+    before = peak_rss_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    board = project_leaderboard(project, pairs=kind)
+    return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "rss": peak_rss_mb(),
+            "rss_before": before, "models": [(r.model, round(r.score, 1), round(r.ci_low, 1), round(r.ci_high, 1),
+                                              r.pairs) for r in board.models]}
+
+
+def database_bench(args) -> None:
+    import json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from export_pairs import ensure_database, ensure_project, settle_tables
+    from labeling_setup import child_result, setup_django
+
+    if args.child:
+        setup_django(args.database_url)
+        print(json.dumps(measure_database(args.child, args.slug)))
+        return
+    if not args.keep:
+        ensure_database(args.database_url)
+    setup_django(args.database_url)
+    from django.db import connection
+
+    slug = f"bench-lb-{args.prompts}"
+    if ensure_project(slug, args.prompts, 40, reuse=args.keep):
+        with connection.cursor() as cursor:  # one model per position: every pair is between two models
+            cursor.execute("UPDATE annotations_completion c SET model = 'model-' || (c.position - 1) FROM "
+                           "annotations_prompt p WHERE p.id = c.prompt_id AND p.project_id = "
+                           "(SELECT id FROM annotations_project WHERE slug = %s)", [slug])
+        settle_tables()
+    print(f"project_leaderboard on PostgreSQL: {args.prompts} prompts × 4 models × 3 rankings; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    for kind in ("consensus", "labeler"):
+        runs = [child_result(__file__, ["--database-url", args.database_url, "--child", kind, "--slug", slug])
+                for _ in range(args.repeat)]
+        for run in runs:
+            print(f"  {kind:<9} pairs: {run['seconds']:.2f} s wall, {run['cpu']:.2f} s CPU, peak RSS "
+                  f"{run['rss']:.0f} MB (before the call {run['rss_before']:.0f} MB)", flush=True)
+        print(f"    {runs[0]['models']}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", type=int, default=100_000)
@@ -53,7 +110,15 @@ def main() -> None:
     parser.add_argument("--rankings", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--labeler-pairs", action="store_true", help="one record per labeler pair, not consensus")
+    parser.add_argument("--database-url", help="measure project_leaderboard on PostgreSQL (query + fit)")
+    parser.add_argument("--keep", action="store_true", help="reuse the project already built at this size")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per kind of pairs (database mode)")
+    parser.add_argument("--child", choices=["consensus", "labeler"], help=argparse.SUPPRESS)
+    parser.add_argument("--slug", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.database_url:
+        database_bench(args)
+        return
 
     per_prompt = args.rankings if args.labeler_pairs else 1
     started = time.perf_counter()

@@ -16,7 +16,16 @@ import argparse
 import statistics
 import time
 
-from labeling_setup import DEFAULT_URL, SLUG, build_project, ensure_database, percentile, setup_django, web_server
+from labeling_setup import (
+    DEFAULT_URL,
+    SLUG,
+    add_overlap_arguments,
+    build_project,
+    ensure_database,
+    percentile,
+    setup_django,
+    web_server,
+)
 
 
 def count_queries(tokens: list[str], samples: int = 50) -> list[int]:
@@ -45,6 +54,7 @@ def main() -> None:
     parser.add_argument("--labelers", type=int, default=500)
     parser.add_argument("--workers", type=int, help="default: the deployed setting")
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    add_overlap_arguments(parser)
     args = parser.parse_args()
 
     ensure_database(args.database_url)
@@ -57,7 +67,8 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     started = time.perf_counter()
-    tokens = build_project(args.prompts, args.labelers)
+    tokens = build_project(args.prompts, args.labelers, max_labelers_per_prompt=args.max_labelers,
+                           agreement_target=args.agreement_target)
     print(f"set-up: {args.prompts} prompts × 4 completions, {args.labelers} labelers "
           f"in {time.perf_counter() - started:.1f} s")
     queries = count_queries(tokens)

@@ -1,9 +1,10 @@
-"""Screenshots of the quality page for the README (docs/screenshots/quality-page.png and
-prompt-rankings.png).
+"""Screenshots of the quality page for the README (docs/screenshots/quality-page.png,
+quality-leaderboard.png and prompt-rankings.png).
 
 Builds a throw-away site (the embedded PostgreSQL in a temporary directory), fills a project with the synthetic
 crowd of bench/quality.py (40 labelers, 4 of them misreaders, 30 rankings each, canaries on 10% of
-the prompts) through the real labeling functions (next_assignment, submit_ranking), serves it with
+the prompts, adaptive overlap on: k = 3, up to 5 labelers below 0.6 agreement, completions from four
+models of known strength) through the real labeling functions (next_assignment, submit_ranking), serves it with
 `manage.py runserver` and photographs it with Debian's Chromium through Playwright:
 
     .venv/bin/python bench/quality_screenshot.py [--out docs/screenshots]
@@ -11,6 +12,7 @@ the prompts) through the real labeling functions (next_assignment, submit_rankin
 
 import argparse
 import contextlib
+import math
 import os
 import random
 import subprocess
@@ -40,14 +42,20 @@ def populate(labelers: int = 40, rankings_each: int = 30) -> None:
 
     rng = random.Random(7)
     project = create_project(SLUG, name="Helpfulness, quality demo", instructions="# Rank by helpfulness",
-                             canaries_enabled=True, canary_share=0.1)
+                             canaries_enabled=True, canary_share=0.1, max_labelers_per_prompt=5, agreement_target=0.6)
+    # Which model wrote the completion of each true rank: stronger models land higher more often
+    # (Bradley–Terry draws), so the leaderboard has a known order; better answers are a bit longer.
+    strength = {"qwen2.5-72b": 1.2, "llama-3.1-70b": 0.8, "mistral-7b": 0.0, "phi-3-mini": -0.5}
     crowd = sim.make_crowd(labelers, rng)
     for i in range(labelers * rankings_each // 3):
         n = rng.randint(3, 6)
         prompt = Prompt.objects.create(project=project, text=f"Question {i + 1}: how do I keep basil alive indoors?",
                                        num_completions=n)
+        # A Plackett–Luce draw (strength + Gumbel noise, best first): Bradley–Terry on every pair.
+        models = sorted(strength, key=lambda m: -(strength[m] - math.log(-math.log(rng.random()))))
         Completion.objects.bulk_create(
-            Completion(prompt=prompt, position=p, text=f"Answer {p} (true rank {p}) to question {i + 1}.")
+            Completion(prompt=prompt, position=p, model=models[(p - 1) % len(models)],
+                       text=f"Answer {p} (true rank {p}) to question {i + 1}." + " More detail." * (n - p))
             for p in range(1, n + 1)
         )
     add_canaries(project.pk)
@@ -132,6 +140,7 @@ def main() -> None:
                 page.click("button[type=submit]")
                 page.wait_for_url(f"{base}/projects/{SLUG}/quality/")
                 page.screenshot(path=out / "quality-page.png", full_page=True)
+                page.locator('[data-quality="leaderboard"]').screenshot(path=out / "quality-leaderboard.png")
                 link = page.locator("[data-prompt-link]").first.get_attribute("href")
                 page.goto(base + link)
                 page.screenshot(path=out / "prompt-rankings.png", full_page=True)

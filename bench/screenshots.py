@@ -73,7 +73,7 @@ def wait_for_prompt(page: Page, text: str) -> None:
         if text in page.locator("[data-prompt]").inner_text():
             return
         page.click('[data-action="skip"]')
-        page.wait_for_function("document.querySelector('[data-bench]').dataset.inflight === '0'")
+        page.wait_for_function("() => document.querySelector('[data-bench]').dataset.inflight === '0'")
     raise SystemExit(f"no demo task with {text!r}")
 
 

@@ -113,7 +113,7 @@ def main() -> None:
             page.wait_for_url(f"{base}/projects/{SLUG}/instructions/")
             editor = page.get_by_label("New version")
             editor.fill(V3 + "\n- **Safety first**: an answer that helps with harm goes last.")
-            page.wait_for_function("document.querySelector('[data-instructions-form]').dataset.previewState"
+            page.wait_for_function("() => document.querySelector('[data-instructions-form]').dataset.previewState"
                                    " === 'ready'")
             page.screenshot(path=out / "instructions.png", full_page=True)
             page.goto(f"{base}/projects/{SLUG}/team/")

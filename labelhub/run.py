@@ -1,5 +1,6 @@
 """`make run`: the embedded PostgreSQL (unless DATABASE_URL is set), migrations, the demo, then the
-development web server and a Celery worker, all stopped together on Ctrl-C or SIGTERM.
+development web server and the Celery workers (exports with beat, and generation), all stopped
+together on Ctrl-C or SIGTERM.
 
     python -m labelhub.run [--host 127.0.0.1] [--port 8000]
 
@@ -34,11 +35,17 @@ def _on_signal(signum, frame) -> None:
 class Child:
     """A command in its own process group. `stop_signal_to_group`: runserver's reloader and the
     server it starts both stop on SIGTERM; Celery's main process stops its pool itself (warm
-    shutdown), so it alone gets the signal."""
+    shutdown), so it alone gets the signal. `restart`: started again when it exits (a Celery
+    worker can exit on a lost Redis connection; compose's restart policy does the same)."""
 
-    def __init__(self, command: list[str], stop_signal_to_group: bool = True) -> None:
+    def __init__(self, command: list[str], stop_signal_to_group: bool = True, restart: bool = False) -> None:
+        self.command = command
         self.process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
         self.stop_signal_to_group = stop_signal_to_group
+        self.restart = restart
+
+    def start_again(self) -> None:
+        self.process = subprocess.Popen(self.command, cwd=ROOT, start_new_session=True)
 
     def signal(self, signum: int) -> None:
         try:
@@ -64,10 +71,16 @@ def stop(children: list[Child], while_they_stop=lambda: None) -> None:
 
 
 def wait_for_any(children: list[Child]) -> Child:
+    """The first child that exits and is not to be restarted; the others are started again."""
     while True:
         for child in children:
             if child.process.poll() is not None:
-                return child
+                if not child.restart:
+                    return child
+                print(f"{' '.join(child.command[1:5])} exited ({child.process.returncode}): starting it again",
+                      file=sys.stderr, flush=True)
+                time.sleep(1.0)
+                child.start_again()
         time.sleep(0.2)
 
 
@@ -92,10 +105,15 @@ def main(argv: list[str] | None = None) -> int:
             if wait_for_any(children).process.returncode != 0:
                 return 1
         print(f"LabelHub on http://{args.host}:{args.port}/ (Ctrl-C stops the server and the worker)", flush=True)
+        celery = [sys.executable, "-m", "celery", "-A", "labelhub", "worker", "--loglevel=INFO", "--concurrency=1"]
         children = [
             Child(manage + ["runserver", f"{args.host}:{args.port}"]),
-            Child([sys.executable, "-m", "celery", "-A", "labelhub", "worker", "--loglevel=INFO", "--concurrency=2"],
-                  stop_signal_to_group=False),
+            # One worker per kind of long job, so that neither starves the other; the first also
+            # runs beat (-B), whose schedule sweeps jobs whose worker died (annotations/leases.py).
+            Child(celery + ["--queues=celery,exports", "--hostname=exports@%h", "--beat"], stop_signal_to_group=False,
+                  restart=True),
+            Child(celery + ["--queues=generation", "--hostname=generation@%h"], stop_signal_to_group=False,
+                  restart=True),
         ]
         ended = wait_for_any(children)
         print(f"{' '.join(ended.process.args[1:4])} exited ({ended.process.returncode}): stopping", file=sys.stderr)

@@ -22,6 +22,7 @@ ranking and a lower p99 than gunicorn's own threaded worker, in every pair of ne
 
 import os
 import sys
+import tempfile
 
 
 def granian_command(environ: dict[str, str]) -> list[str]:
@@ -39,7 +40,25 @@ def granian_command(environ: dict[str, str]) -> list[str]:
     ]
 
 
+def prepare_metrics_dir(environ: dict[str, str]) -> None:
+    """With METRICS_ENABLED, granian's workers count requests in prometheus-client's multiprocess
+    mode: each writes its values to files in PROMETHEUS_MULTIPROC_DIR, and a scrape of any worker
+    sums them (labelhub/metrics.py). The directory must start empty, or a restart would add the last
+    run's counts to this one's: given one, its files are removed; else a fresh one is made."""
+    if environ.get("METRICS_ENABLED", "").lower() not in {"1", "true", "yes"}:
+        return
+    directory = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+    else:
+        environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="labelhub-metrics-")
+
+
 def main() -> None:
+    prepare_metrics_dir(os.environ)  # before granian starts: its workers inherit the variable
     command = granian_command(dict(os.environ))
     os.execv(command[0], command)  # noqa: S606 - granian becomes the process docker and `make serve` signal
 

@@ -14,8 +14,16 @@ from annotations.views import (
     quality,
     team,
 )
+from labelhub import health
+
+# Unmatched URLs under /api/ answer JSON like the API's own errors (annotations/api/errors.py).
+handler404 = "annotations.api.errors.not_found"
+handler500 = "annotations.api.errors.server_error"
 
 urlpatterns = [
+    path("healthz", health.Healthz.as_view(), name="healthz"),
+    path("readyz", health.Readyz.as_view(), name="readyz"),
+    path("metrics", health.Metrics.as_view(), name="metrics"),
     path("", home.home, name="home"),
     path("projects/new/", project_settings.new_project, name="project-new"),  # before the slug pattern
     path("projects/<slug:slug>/", dashboard.dashboard, name="project-admin"),
@@ -24,6 +32,7 @@ urlpatterns = [
     path("projects/<slug:slug>/generate/", project_admin.generate, name="project-generate"),
     path("projects/<slug:slug>/label/", labeling.label_page, name="label"),
     path("projects/<slug:slug>/exports/", exports.exports_page, name="project-exports"),
+    path("projects/<slug:slug>/exports/<int:export_id>/delete/", exports.delete_export_view, name="export-delete"),
     path("projects/<slug:slug>/quality/", quality.quality_page, name="project-quality"),
     path("projects/<slug:slug>/quality/prompts/<int:prompt_id>/", prompts.old_prompt_rankings, name="prompt-rankings"),
     path("projects/<slug:slug>/prompts/", prompts.prompt_list, name="project-prompts"),

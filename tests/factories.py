@@ -26,13 +26,14 @@ def make_project(slug: str | None = None, **options) -> Project:
 
 
 def make_prompt(project: Project, completions: int | list[str] = 3, external_id: str | None = None,
-                text: str | None = None) -> Prompt:
+                text: str | None = None, messages: list[dict] | None = None) -> Prompt:
     n = next(_counter)
     if isinstance(completions, int):
         completions = [f"completion {i} of prompt {n}" for i in range(1, completions + 1)]
     texts = completions
     prompt = Prompt.objects.create(
-        project=project, external_id=external_id, text=text or f"prompt {n}", num_completions=len(texts)
+        project=project, external_id=external_id, num_completions=len(texts), messages=messages,
+        text=messages[-1]["content"] if messages else (text or f"prompt {n}"),
     )
     Completion.objects.bulk_create(
         Completion(prompt=prompt, position=i, text=t) for i, t in enumerate(texts, start=1)

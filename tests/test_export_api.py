@@ -2,16 +2,18 @@
 worker leaves behind; the export page."""
 
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import OperationalError
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from annotations.export import bundle, writers
 from annotations.export.bundle import write_bundle
-from annotations.export.job import export_dir, run_export
+from annotations.export.job import run_export
 from annotations.export.options import ExportOptions
 from annotations.models import Export
 from annotations.tasks import export_pairs_task
@@ -63,7 +65,7 @@ def test_researcher_starts_an_export_and_gets_202_with_id_and_status(api, projec
 def test_site_admin_and_project_admin_may_export(api, project, ada):
     assert start(api, ada).status_code == 202
     owner = make_user("olga", "admin", project)
-    assert start(api, owner).status_code == 202
+    assert start(api, owner, format="csv").status_code == 202
 
 
 def test_labeler_may_not_start_follow_or_download_exports(api, project, alice, rita):
@@ -102,8 +104,8 @@ def test_download_before_done_is_a_409(api, project, rita):
 
 
 def test_export_list_takes_a_fixed_number_of_queries(api, project, rita, django_assert_max_num_queries):
-    for _ in range(6):
-        start(api, rita)
+    for seed in range(6):
+        Export.objects.create(project=project, requested_by=rita, params=ExportOptions(seed=seed).as_dict())
     with django_assert_max_num_queries(6):
         response = api(rita).get("/api/projects/helpful/exports/")
     assert len(response.json()) == 6
@@ -129,7 +131,10 @@ def test_export_runs_after_commit_and_is_done_with_progress_1_counts_and_zip(
     zip_path.write_bytes(b"".join(download.streaming_content))
     with zipfile.ZipFile(zip_path) as archive:
         assert sorted(archive.namelist()) == ["README.md", "manifest.json", "pairs.jsonl", "rankings.jsonl"]
-    assert (Path(settings.MEDIA_ROOT) / "exports" / str(export_id) / "bundle" / "pairs.jsonl").is_file()
+    # The zip is the one file kept; the worker's scratch files are gone.
+    stored = Path(settings.MEDIA_ROOT) / "exports" / str(export_id)
+    assert [p.name for p in stored.rglob("*") if p.is_file()] == [f"labelhub-helpful-export-{export_id}.zip"]
+    assert list(Path(settings.LABELHUB_WORK_DIR).rglob("*.jsonl")) == []
 
 
 def test_progress_is_reported_while_the_pairs_are_written(project, alice, monkeypatch, tmp_path):
@@ -169,6 +174,7 @@ def test_a_crash_mid_export_leaves_it_failed_with_no_files(ranked, rita, monkeyp
     assert export.files == {} and export.progress < 1
     leftovers = list((Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)).rglob("*"))
     assert leftovers == []
+    assert [p for p in Path(settings.LABELHUB_WORK_DIR).rglob("*") if p.is_file()] == []
 
 
 def test_a_lost_database_connection_is_retried_and_then_done(ranked, rita, monkeypatch, eager):
@@ -189,28 +195,33 @@ def test_a_lost_database_connection_is_retried_and_then_done(ranked, rita, monke
     assert (export.status, export.progress) == ("done", 1.0)
 
 
-def test_export_left_running_by_a_killed_worker_is_taken_back_only_on_redelivery(ranked, rita):
+def test_export_left_running_is_taken_back_only_once_its_heartbeat_is_stale(ranked, rita, settings):
+    settings.JOB_LEASE_SECONDS = 60
     export = Export.objects.create(project=ranked, requested_by=rita, params=ExportOptions().as_dict(),
-                                   status=Export.Status.RUNNING, progress=0.4)
-    dead_attempt = export_dir(export.pk) / ".attempt-dead"
+                                   status=Export.Status.RUNNING, progress=0.4, owner="w1:1:alive",
+                                   heartbeat_at=timezone.now() - timedelta(seconds=10))
+    dead_attempt = Path(settings.LABELHUB_WORK_DIR) / "exports" / f"{export.pk}-dead"
     dead_attempt.mkdir(parents=True)
     (dead_attempt / "pairs.jsonl").write_text('{"prompt": "half a li')
     assert run_export(export.pk) is False  # a second delivery while the first still runs does nothing
     export.refresh_from_db()
-    assert (export.status, export.files) == ("running", {})
-    assert run_export(export.pk, redelivered=True) is True
+    assert (export.status, export.files, export.owner) == ("running", {}, "w1:1:alive")
+    assert dead_attempt.exists()  # a live attempt's files are left alone
+    Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    assert run_export(export.pk) is True
     export.refresh_from_db()
-    assert export.status == "done" and export.counts["pairs"] == 12
+    assert export.status == "done" and export.counts["pairs"] == 12 and export.attempts == 1
     assert not dead_attempt.exists()
-    assert sorted(p.name for p in export_dir(export.pk).iterdir()) == [
-        "bundle", f"labelhub-helpful-export-{export.pk}.zip"]
+    assert list((Path(settings.LABELHUB_WORK_DIR) / "exports").iterdir()) == []
+    stored = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
+    assert [p.name for p in stored.rglob("*") if p.is_file()] == [f"labelhub-helpful-export-{export.pk}.zip"]
 
 
 def test_done_export_is_not_run_again(ranked, rita):
     export = Export.objects.create(project=ranked, requested_by=rita, params=ExportOptions().as_dict())
     assert run_export(export.pk) is True
     finished = Export.objects.get(pk=export.pk).finished_at
-    assert run_export(export.pk, redelivered=True) is False
+    assert run_export(export.pk) is False
     assert Export.objects.get(pk=export.pk).finished_at == finished
 
 
@@ -277,7 +288,7 @@ def test_reading_ahead_in_a_thread_gives_the_same_bundle_as_reading_in_the_trans
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_it(settings):
+def test_a_worker_killed_mid_export_leaves_it_running_then_a_stale_lease_is_taken_over(settings):
     """SIGKILL in the middle of writing the pairs, in a real separate process: nothing is marked
     done and no final file appears; the redelivered task takes the export back and completes it."""
     import os
@@ -305,18 +316,23 @@ def test_a_worker_killed_mid_export_leaves_it_running_then_redelivery_finishes_i
         f"run_export({export.pk})\n"
     )
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-           "DJANGO_SETTINGS_MODULE": "labelhub.settings"}
+           "LABELHUB_WORK_DIR": str(settings.LABELHUB_WORK_DIR), "DJANGO_SETTINGS_MODULE": "labelhub.settings"}
     killed = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).resolve().parents[1],
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -9, killed.stderr
     export.refresh_from_db()
     assert (export.status, export.files) == ("running", {})
-    base = export_dir(export.pk)
-    assert not (base / "bundle").exists() and not list(base.glob("*.zip"))
-    assert run_export(export.pk, redelivered=True)
+    base = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
+    assert not base.exists()  # the zip is written only once the bundle's files are complete
+    scratch = Path(settings.LABELHUB_WORK_DIR) / "exports"
+    assert [p.name.split("-")[0] for p in scratch.iterdir()] == [str(export.pk)]  # the dead attempt's files
+    assert run_export(export.pk) is False  # its heartbeat is fresh: the killed worker might be alive
+    Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert run_export(export.pk)
     export.refresh_from_db()
     assert export.status == "done" and export.counts["pairs"] == 20 * 6
-    assert [p.name for p in base.iterdir() if p.name.startswith(".")] == []
+    assert list(scratch.iterdir()) == []
+    assert [p.name for p in base.rglob("*") if p.is_file()] == [f"labelhub-elsewhere-export-{export.pk}.zip"]
 
 
 def test_home_page_links_researchers_to_the_export_page(client, project, rita):

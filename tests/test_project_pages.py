@@ -212,6 +212,7 @@ def test_bad_new_project_input_reshows_the_form_with_the_fields_error(people, ch
 def settings_form(project, **changes) -> dict:
     values = {
         "name": project.name, "criterion": project.criterion, "labelers_per_prompt": project.labelers_per_prompt,
+        "max_labelers_per_prompt": project.max_labelers_per_prompt, "agreement_target": project.agreement_target,
         "reservation_minutes": project.reservation_minutes, "target_completions": project.target_completions,
         "llm_base_url": project.llm_base_url, "llm_model": project.llm_model,
         "llm_api_key_env": project.llm_api_key_env, "temperature": project.temperature, "top_p": project.top_p,

@@ -181,3 +181,43 @@ def test_refresh_quality_stats_command_refreshes_the_named_project(project, alic
     assert set(Ranking.objects.filter(project=project).values_list("loo_share", flat=True)) != {None}
     with pytest.raises(CommandError, match="no project with slug 'nope'"):
         call_command("refresh_quality_stats", "--project", "nope")
+
+
+def test_stored_report_has_the_recomputed_beyond_k_figures_of_adaptive_overlap(db):
+    """Prompts that took labelers beyond k: the stored report reads only those prompts' rankings
+    and finds the same agreement at k and now as the recomputed one."""
+    project = make_project(labelers_per_prompt=2, max_labelers_per_prompt=4, agreement_target=0.9)
+    for _ in range(12):
+        make_prompt(project, 4)
+    crowd = [make_user(f"adaptive-{i}", "labeler", project) for i in range(5)]
+    label_randomly(project, crowd, random.Random(11), inverters=crowd[-1:], revise_share=0.2)
+    report = quality_report(project)
+    assert report.overlap.prompts_beyond_k > 0 and report.overlap.compared > 0
+    assert report.overlap.agreement_at_k is not None and report.overlap.agreement_now is not None
+    assert_stored_equals_recomputed(project)
+
+
+def test_thumbs_projects_store_the_thumbs_agreement_and_decide_overlap_from_it(db):
+    """A thumbs project's stored agreement is thumbs.py's majority share, at submit, revise and
+    backfill alike, and adaptive overlap's decision reads that agreement."""
+    project = make_project(feedback="thumbs", labelers_per_prompt=2, max_labelers_per_prompt=3,
+                           agreement_target=0.9)
+    prompt = make_prompt(project, 2)
+    first, second = completion_ids(prompt)[:2]
+    ada, bob = make_user("thumbs-ada", "labeler", project), make_user("thumbs-bob", "labeler", project)
+    task_a = next_assignment(project, ada)
+    submit_ranking(task_a.pk, ada, thumbs={str(first): "up", str(second): "up"}, flagged=[])
+    task_b = next_assignment(project, bob)
+    submit_ranking(task_b.pk, bob, thumbs={str(first): "up", str(second): "down"}, flagged=[])
+    prompt.refresh_from_db()
+    assert prompt.agreement == pytest.approx(0.75)  # (1.0 + 0.5) / 2: an even split on the second
+    assert prompt.quality_shape is None and prompt.wanted_rankings == 3  # below 0.9: one more labeler
+    revise_ranking(task_b.pk, bob, thumbs={str(first): "up", str(second): "up"}, flagged=[])
+    prompt.refresh_from_db()
+    assert prompt.agreement == 1.0 and prompt.wanted_rankings == 0
+    Prompt.objects.filter(pk=prompt.pk).update(agreement=None)
+    refresh_project_stats(project.pk)
+    prompt.refresh_from_db()
+    assert prompt.agreement == 1.0
+    assert quality_report(project) == recomputed_quality_report(project)
+    assert quality_report(project).krippendorff_alpha is None  # nominal: every value "up", nothing to expect

@@ -27,6 +27,11 @@ FORBIDDEN = OpenApiResponse(ErrorOut, description="A member of the project witho
 NOT_FOUND = OpenApiResponse(ErrorOut, description="No such object, or not yours to see (non-members get 404, "
                                                   "so a project's existence is not revealed).",
                             examples=[detail_example("Not found", "Not found.", "404")])
+UNAVAILABLE = OpenApiResponse(ErrorOut, description="The job queue cannot be reached: nothing was started "
+                                                    "(a job row, if any, is marked failed). Try again later.",
+                              examples=[detail_example("Queue down", "the job queue (Redis) cannot be reached: the "
+                                                       "job was not started; try again in a minute", "503")])
+TOO_MANY = OpenApiResponse(ErrorOut, description="The project has its maximum of exports queued or running.")
 
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The project's slug, e.g. `helpful`.")
 ASSIGNMENT_ID = OpenApiParameter("assignment_id", int, OpenApiParameter.PATH,
@@ -35,10 +40,28 @@ EXPORT_ID = OpenApiParameter("export_id", int, OpenApiParameter.PATH,
                              description="The export id that starting the export answered.")
 
 # The lecture's example: prompt 7 with completions 101, 102, 103 ranked 2, 1, 3 → tiers [[102], [101], [103]].
-PROMPT_EXAMPLE = {"id": 7, "text": "Explain what a reward model is in one paragraph."}
+PROMPT_EXAMPLE = {"id": 7, "text": "Explain what a reward model is in one paragraph.", "messages": None}
 COMPLETIONS_EXAMPLE = [
     {"id": 101, "text": "A reward model scores text; it is trained on human preferences..."},
     {"id": 102, "text": "A reward model is a network trained on pairs that people compared, chosen vs rejected..."},
     {"id": 103, "text": "Reward models are used in games to give points."},
 ]
 RANKING_BODY_EXAMPLE = {"tiers": [[102], [101], [103]], "flagged": [], "duration_ms": 41000}
+
+
+UNAUTHORIZED = {
+    "description": "No valid credentials: send `Authorization: Token <token>` (POST /api/auth/token/) or sign in.",
+    # No example here: tests/test_api_schema.py wants each operation's own examples, and this is everyone's.
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+}
+
+
+def document_unauthorized(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook: every operation that needs a signed-in user also
+    documents its 401, so that a client (and schemathesis) knows what an anonymous call gets."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            security = operation.get("security", [{}])
+            if isinstance(operation, dict) and {} not in security:
+                operation["responses"].setdefault("401", UNAUTHORIZED)
+    return result

@@ -1,11 +1,6 @@
 """Export jobs: start one (202), follow its status and progress, download the zip of its bundle.
 Researchers and admins of the project only: labelers get 403, non-members 404."""
 
-from pathlib import Path
-
-from django.conf import settings
-from django.db import transaction
-from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -19,17 +14,32 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..export.job import create_export, zip_name
-from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptionsError
+from ..deletion import delete_export
+from ..export.job import TooManyExports, fail_export, start_export, zip_name
+from ..export.options import FORMATS, KINDS, MARGINS, MODES, ExportOptions, ExportOptionsError
 from ..models import Export
+from ..publishing import send_after_commit
 from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
 from ..roles import projects_visible_to
+from ..storage import download_response
 from ..tasks import export_pairs_task
-from .docs import BAD_REQUEST, EXPORT_ID, FORBIDDEN, NOT_FOUND, SLUG, ErrorOut, detail_example
-from .permissions import project_for, require_exporter
+from .docs import (
+    BAD_REQUEST,
+    EXPORT_ID,
+    FORBIDDEN,
+    NOT_FOUND,
+    SLUG,
+    TOO_MANY,
+    UNAVAILABLE,
+    ErrorOut,
+    detail_example,
+)
+from .permissions import project_for, require_admin, require_exporter
 
 
 class ExportIn(serializers.Serializer):
+    kind = serializers.ChoiceField(KINDS, default="preference", help_text="preference: pairs (chosen, rejected); "
+                                   "kto: one row per judged completion (prompt, completion, label)")
     format = serializers.ChoiceField(FORMATS, default="jsonl")
     mode = serializers.ChoiceField(MODES, default="labeler")
     flagged = serializers.ChoiceField(FLAGGED_OPTIONS, default="drop")
@@ -146,9 +156,13 @@ class ProjectExports(APIView):
     @extend_schema(
         summary="Start an export of pairwise preferences (researchers and admins)",
         description="The bundle is built by the worker: poll `GET /api/exports/{id}/` until `status` is `done`, "
-                    "then download the zip. Unknown or contradictory options answer 400 naming the option.",
+                    "then download the zip. Unknown or contradictory options answer 400 naming the option. "
+                    "An identical export (same options) still queued or running is returned (200) instead of "
+                    "a new one; past the project's cap of active exports, 429; with the job queue unreachable, "
+                    "503 (the export is marked failed).",
         request=ExportIn,
-        responses={202: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={202: ExportStartedOut, 200: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
+                   404: NOT_FOUND, 429: TOO_MANY, 503: UNAVAILABLE},
         examples=[
             OpenApiExample("JSONL with a test split", request_only=True,
                            value={"format": "jsonl", "mode": "labeler", "flagged": "drop", "ties": "drop",
@@ -163,8 +177,14 @@ class ProjectExports(APIView):
         require_exporter(request, project)
         body = ExportIn(data=request.data)
         body.is_valid(raise_exception=True)
-        export = create_export(project, request.user, body.validated_data["options"])
-        transaction.on_commit(lambda: export_pairs_task.delay(export.pk))  # the worker must see the row
+        try:
+            export, created = start_export(project, request.user, body.validated_data["options"])
+        except TooManyExports as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        if not created:
+            return Response({"id": export.pk, "status": export.status}, status=status.HTTP_200_OK)
+        send_after_commit(export_pairs_task, kwargs={"export_id": export.pk},
+                          on_unreachable=lambda message: fail_export(export.pk, message))
         return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -179,6 +199,18 @@ class ExportDetail(APIView):
     def get(self, request, export_id: int):
         return Response(ExportOut(export_for(request, export_id)).data)
 
+    @extend_schema(
+        summary="Delete an export and its files (project admins)",
+        description="Any status: a running export's worker finds its row gone and stores nothing. "
+                    "The files are removed once the deletion is committed.",
+        responses={204: OpenApiResponse(description="Deleted, with its files."), 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    def delete(self, request, export_id: int):
+        export = export_for(request, export_id)
+        require_admin(request, export.project)
+        delete_export(export)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 @extend_schema(tags=["exports"], parameters=[EXPORT_ID])
 class ExportDownload(APIView):
@@ -188,6 +220,8 @@ class ExportDownload(APIView):
                     "Load the JSONL with `datasets.load_dataset(\"json\", data_files=...)`.",
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The bundle."),
+            302: OpenApiResponse(description="With object storage (STORAGE_URL): the bundle's signed URL, "
+                                             "valid LABELHUB_DOWNLOAD_URL_SECONDS (default 300)."),
             403: FORBIDDEN, 404: NOT_FOUND,
             409: OpenApiResponse(ErrorOut, description="The export is not done yet (queued, running or failed)."),
             410: OpenApiResponse(ErrorOut, description="The export's files were deleted from the server."),
@@ -199,8 +233,7 @@ class ExportDownload(APIView):
         export = export_for(request, export_id)
         if export.status != Export.Status.DONE:
             return Response({"detail": f"the export is {export.status}, not done"}, status=status.HTTP_409_CONFLICT)
-        path = Path(settings.MEDIA_ROOT) / export.files["bundle"]
-        if not path.is_file():
+        response = download_response(export.files["bundle"], zip_name(export), "application/zip")
+        if response is None:
             return Response({"detail": "the export's files are gone"}, status=status.HTTP_410_GONE)
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=zip_name(export),  # noqa: SIM115
-                            content_type="application/zip")
+        return response

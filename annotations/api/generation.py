@@ -1,14 +1,14 @@
 """Completion generation: progress (GET) and start (POST) for a project's admins."""
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..generating import generation_status, start_generation
+from ..generating import fail_generation, generation_status, start_generation
+from ..publishing import send_after_commit
 from ..tasks import generate_completions
-from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG
+from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG, UNAVAILABLE
 from .permissions import project_for, require_admin
 
 
@@ -80,9 +80,12 @@ class GenerationView(APIView):
     @extend_schema(
         summary="Start generating the missing completions (project admins)",
         description="The worker asks the project's OpenAI-compatible server for completions until each prompt "
-                    "has `n` (default: the project's target). Poll GET to follow it.",
+                    "has `n` (default: the project's target). Poll GET to follow it. While a job is queued or "
+                    "running, this returns that job (200) instead of starting another. 503 when the job queue "
+                    "cannot be reached (the job is then marked failed).",
         request=GenerationIn,
-        responses={202: GenerationStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={202: GenerationStartedOut, 200: GenerationStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
+                   404: NOT_FOUND, 503: UNAVAILABLE},
         examples=[OpenApiExample("Three per prompt", value={"n": 3}, request_only=True),
                   OpenApiExample("Queued", value={"id": 3, "status": "queued"}, response_only=True,
                                  status_codes=["202"])],
@@ -93,6 +96,9 @@ class GenerationView(APIView):
         body = GenerationIn(data=request.data)
         body.is_valid(raise_exception=True)
         n = body.validated_data.get("n")
-        job = start_generation(project, n)
-        transaction.on_commit(lambda: generate_completions.delay(project.pk, n))  # the worker must see the job
+        job, created = start_generation(project, n)
+        if not created:  # already queued or running: that job, not a second run of it
+            return Response({"id": job.pk, "status": job.status}, status=status.HTTP_200_OK)
+        send_after_commit(generate_completions, kwargs={"project_id": project.pk, "n": n, "job_id": job.pk},
+                          on_unreachable=lambda message: fail_generation(job.pk, message))
         return Response({"id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)

@@ -10,6 +10,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labelhub.metrics import TASK_CLAIMS
+
 from ..assignment import next_assignment, skip_assignment, submit_ranking
 from ..revisions import own_ranking, recent_rankings, revise_ranking
 from ..roles import labeling_project
@@ -23,7 +25,12 @@ from .docs import (
     ErrorOut,
     detail_example,
 )
-from .serializers import OwnRankingOut, RankingIn, RankingOut, RecentRankingOut, TextRef
+from .serializers import OwnRankingOut, PromptRef, RankingIn, RankingOut, RecentRankingOut, TextRef
+
+# Members who see the project but are not its labelers (researchers, admins, site admins).
+NOT_A_LABELER = OpenApiResponse(ErrorOut, description="A member of the project who is not one of its labelers.",
+                                examples=[detail_example("Not a labeler", "Only the project's labelers may label.",
+                                                         "403")])
 
 # The lecture's example: completions 101, 102, 103 judged 2nd, 1st, 3rd.
 RANKING_EXAMPLE = OpenApiExample("Three completions ranked 2, 1, 3", value=RANKING_BODY_EXAMPLE, request_only=True)
@@ -63,7 +70,7 @@ ASSIGNMENT_404 = OpenApiResponse(ErrorOut, description="Not your assignment, no 
 TaskOut = inline_serializer("TaskOut", {
     "assignment": serializers.IntegerField(),
     "project": serializers.SlugField(),
-    "prompt": TextRef(),
+    "prompt": PromptRef(),
     "completions": TextRef(many=True, help_text="In the order to show them."),
     "instructions_version": serializers.IntegerField(allow_null=True),
     "reserved_until": serializers.DateTimeField(),
@@ -79,7 +86,7 @@ def task_payload(assignment, project) -> dict:
     return {
         "assignment": assignment.pk,
         "project": project.slug,
-        "prompt": {"id": assignment.prompt_id, "text": assignment.prompt.text},
+        "prompt": {"id": assignment.prompt_id, "text": assignment.prompt.text, "messages": assignment.prompt.messages},
         "completions": [{"id": cid, "text": text} for cid, text in assignment.shown_completions],
         "instructions_version": project.instructions_version,
         "reserved_until": assignment.reserved_until,
@@ -116,7 +123,7 @@ class NextTask(LabelingView):
         description="Answers the same assignment again while you hold it. Show the completions in the order "
                     "given (it is shuffled per labeler). 204 when nothing is left for you.",
         responses={200: TaskOut, 204: OpenApiResponse(description="Nothing left for this labeler."),
-                   404: NOT_FOUND},
+                   403: NOT_A_LABELER, 404: NOT_FOUND},
         examples=[OpenApiExample("A task", response_only=True, status_codes=["200"], value={
             "assignment": 311, "project": "helpful", "prompt": PROMPT_EXAMPLE, "completions": COMPLETIONS_EXAMPLE,
             "instructions_version": 1, "reserved_until": "2026-12-02T08:11:00Z"})],
@@ -124,6 +131,7 @@ class NextTask(LabelingView):
     def post(self, request, slug: str):
         project = labeling_project(request.user, slug)
         assignment = next_assignment(project, request.user)
+        TASK_CLAIMS.labels("empty" if assignment is None else "assigned").inc()
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(task_payload(assignment, project))
@@ -204,7 +212,8 @@ class SkipAssignment(LabelingView):
 
 @extend_schema(tags=["labeling"], parameters=[SLUG])
 class MyRankings(LabelingView):
-    @extend_schema(responses={200: RecentRankingOut(many=True), 404: NOT_FOUND}, summary="Your recent rankings",
+    @extend_schema(responses={200: RecentRankingOut(many=True), 403: NOT_A_LABELER, 404: NOT_FOUND},
+                   summary="Your recent rankings",
                    examples=[OpenApiExample("One revised", response_only=True, value=[
                        {"assignment": 311, "prompt": PROMPT_EXAMPLE, "submitted": "2026-12-02T07:41:05Z",
                         "revised": "2026-12-02T07:44:30Z", "revision": 2}])],

@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..deletion import delete_project
 from ..models import InstructionVersion
 from ..projects import create_project, update_project, with_progress
 from ..roles import projects_visible_to
@@ -26,7 +27,8 @@ def _project_out(request, project) -> dict:
 
 PROJECT_EXAMPLE = {
     "slug": "helpful", "name": "Helpfulness", "criterion": "helpfulness", "labelers_per_prompt": 3,
-    "allow_ties": True, "reservation_minutes": 30, "generation_enabled": True, "target_completions": 3,
+    "max_labelers_per_prompt": 5, "agreement_target": 0.6, "allow_ties": True, "reservation_minutes": 30,
+    "generation_enabled": True, "target_completions": 3,
     "llm_base_url": "http://127.0.0.1:8001/v1", "llm_model": "qwen2.5-7b", "llm_api_key_env": "OPENAI_API_KEY",
     "temperature": 1.0, "top_p": 1.0, "max_tokens": 512, "system_prompt": "", "generation_concurrency": 16,
     "prompts": 40, "completions": 120, "rankings": 57, "prompts_complete": 15, "instructions_version": 1,
@@ -72,7 +74,10 @@ class ProjectDetail(APIView):
     @extend_schema(request=ProjectSettingsIn, responses={200: ProjectOut, 400: BAD_REQUEST, 403: FORBIDDEN,
                                                          404: NOT_FOUND},
                    summary="Change some settings (project admins); only the fields sent change",
-                   examples=[OpenApiExample("Five labelers per prompt, no ties", request_only=True,
+                   examples=[OpenApiExample("Adaptive overlap: up to 5 labelers below 0.6 agreement",
+                                            request_only=True,
+                                            value={"max_labelers_per_prompt": 5, "agreement_target": 0.6}),
+                             OpenApiExample("Five labelers per prompt, no ties", request_only=True,
                                             value={"labelers_per_prompt": 5, "allow_ties": False, "temperature": 0.7}),
                              OpenApiExample("Changed", response_only=True, status_codes=["200"],
                                             value={**PROJECT_EXAMPLE, "labelers_per_prompt": 5, "allow_ties": False}),
@@ -86,11 +91,12 @@ class ProjectDetail(APIView):
         update_project(project, body.validated_data)
         return Response(_project_out(request, project))
 
-    @extend_schema(responses={204: OpenApiResponse(description="Deleted, with its prompts, rankings and exports."),
+    @extend_schema(responses={204: OpenApiResponse(description="Deleted, with its prompts, rankings and exports; "
+                                                           "its uploaded and export files are removed after."),
                               403: FORBIDDEN, 404: NOT_FOUND},
                    summary="Delete a project and everything in it (project admins)")
     def delete(self, request, slug: str):
         project = project_for(request, slug)
         require_admin(request, project)
-        project.delete()
+        delete_project(project)
         return Response(status=status.HTTP_204_NO_CONTENT)

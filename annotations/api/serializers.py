@@ -8,13 +8,13 @@ from rest_framework.fields import empty
 from rest_framework.utils import html
 
 from ..models import Project
-from ..project_rules import LIMITS, SETTINGS_FIELDS, cross_field_errors, field_error, slug_errors
+from ..project_rules import EXCLUSIVE_LOW, LIMITS, SETTINGS_FIELDS, cross_field_errors, field_error, slug_errors
 from ..projects import settings_of
 
 
 def _number(kind, field: str, what: str):
     low, high = LIMITS[field]
-    bound = f"above {low:g}" if field == "top_p" else f"{low:g}"
+    bound = f"above {low:g}" if field in EXCLUSIVE_LOW else f"{low:g}"
     return kind(required=False, help_text=f"{what} ({bound} to {high:g}).")
 
 
@@ -27,6 +27,12 @@ class ProjectSettingsIn(serializers.Serializer):
                                       help_text="What labelers rank by, e.g. helpfulness.")
     labelers_per_prompt = _number(serializers.IntegerField, "labelers_per_prompt",
                                   "How many labelers rank each prompt (k)")
+    max_labelers_per_prompt = _number(
+        serializers.IntegerField, "max_labelers_per_prompt",
+        "Adaptive overlap: most labelers a disputed prompt may get; at least k, equal to k (the default) is off")
+    agreement_target = _number(
+        serializers.FloatField, "agreement_target",
+        "Adaptive overlap: a prompt whose pairwise agreement is below this after k rankings takes one more labeler")
     allow_ties = serializers.BooleanField(required=False, help_text="Whether a ranking may put completions level.")
     reservation_minutes = _number(serializers.IntegerField, "reservation_minutes",
                                   "How long a labeler holds a prompt")
@@ -90,6 +96,10 @@ class ProjectIn(ProjectSettingsIn):
     others take their defaults)."""
 
     slug = serializers.CharField(help_text="Letters, digits, hyphens and underscores; unique; part of the URLs.")
+    # Chosen once, at creation: a thumbs judgement is stored as tiers [ups, downs], which a later
+    # switch to ranking would misread.
+    feedback = serializers.ChoiceField(Project.Feedback.choices, default=Project.Feedback.RANKING,
+                                       help_text="ranking: order the completions; thumbs: up or down for each one.")
     instructions = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
                                          help_text="Markdown, shown to labelers before their first task.")
 
@@ -123,9 +133,10 @@ class ProjectOut(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = [
-            "slug", *SETTINGS_FIELDS, "prompts", "completions", "rankings", "prompts_complete",
+            "slug", "feedback", *SETTINGS_FIELDS, "prompts", "completions", "rankings", "prompts_complete",
             "instructions_version", "created_at",
         ]
+        read_only_fields = ["feedback"]
 
     def get_instructions_version(self, project: Project) -> int | None:
         return getattr(project, "instructions_version", None)
@@ -201,11 +212,17 @@ def _whole_number(name: str, least: int, **kwargs) -> serializers.IntegerField:
 
 
 class RankingIn(serializers.Serializer):
-    """A ranking: every shown completion exactly once across `tiers` and `flagged`."""
+    """A ranking: every shown completion exactly once across `tiers` (or, in a thumbs project,
+    `thumbs`) and `flagged`."""
 
     default_error_messages = {"invalid": 'the body must be a JSON object with "tiers"'}
 
-    tiers = Tiers(help_text="Best first; each tier is a list of completion ids, a tier of several is a tie.")
+    tiers = Tiers(required=False, help_text="Best first; each tier is a list of completion ids, a tier of several "
+                                            "is a tie. Required in ranking projects, refused in thumbs projects.")
+    thumbs = serializers.DictField(
+        child=serializers.CharField(), required=False,
+        help_text='Thumbs projects only: completion id → "up" or "down", for every completion not flagged.',
+    )
     flagged = IdList(default=list, help_text="Completions judged nonsensical, confusing or irrelevant.")
     duration_ms = _whole_number("duration_ms", 0, help_text="Time spent on the task, in milliseconds.")
     # The version the labeler was shown (from tasks/next); defaults to the current one.
@@ -235,12 +252,24 @@ class TextRef(serializers.Serializer):
     text = serializers.CharField()
 
 
+class MessageOut(serializers.Serializer):
+    role = serializers.CharField(help_text="system, user or assistant")
+    content = serializers.CharField()
+
+
+class PromptRef(TextRef):
+    """A prompt as the labeling loop gives it: for a conversation `text` is its last user message
+    and `messages` the whole conversation; a plain prompt has `messages` null."""
+
+    messages = MessageOut(many=True, allow_null=True, default=None)
+
+
 class OwnRankingOut(serializers.Serializer):
     """A labeler's submitted ranking, as the labeling page reopens it."""
 
     assignment = serializers.IntegerField()
     project = serializers.SlugField()
-    prompt = TextRef()
+    prompt = PromptRef()
     completions = TextRef(many=True, help_text="In the order they were shown.")
     tiers = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     flagged = serializers.ListField(child=serializers.IntegerField())

@@ -1,12 +1,12 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import auth, exports, generation, instructions, labeling, projects, prompt_sets, quality, team
+from . import auth, exports, generation, instructions, labeling, leaderboard, projects, prompt_sets, quality, team
 
 urlpatterns = [
     path("auth/token/", auth.obtain_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("projects/", projects.ProjectList.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", projects.ProjectDetail.as_view(), name="api-project"),
     path("projects/<slug:slug>/prompt-sets/", prompt_sets.PromptSetCreate.as_view(), name="api-prompt-sets"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/skip/", labeling.SkipAssignment.as_view(), name="api-skip"),
     path("projects/<slug:slug>/exports/", exports.ProjectExports.as_view(), name="api-exports"),
     path("projects/<slug:slug>/agreement/", quality.ProjectAgreement.as_view(), name="api-agreement"),
+    path("projects/<slug:slug>/leaderboard/", leaderboard.ProjectLeaderboard.as_view(), name="api-leaderboard"),
     path("projects/<slug:slug>/instructions/", instructions.ProjectInstructions.as_view(), name="api-instructions"),
     path("projects/<slug:slug>/instructions/preview/", instructions.InstructionsPreview.as_view(),
          name="api-instructions-preview"),

@@ -1,29 +1,25 @@
 """The export job: an Export row created by a door (view, API), claimed by the worker, run once.
 
-Nothing here enqueues: the door calls `create_export` and then, after commit, the Celery task
-(tasks.export_pairs_task), which calls `run_export`. A job is never marked done with partial
-data: the bundle is written in a fresh attempt directory, zipped, moved into place, and only then
-is the row updated."""
-
-import os
-import secrets
-import shutil
-from pathlib import Path
+Nothing here enqueues: the door calls `start_export` and then, after commit, the Celery task
+(tasks.export_pairs_task), which calls `run_export`. The worker claims the job with a lease
+(annotations/leases.py): a redelivered message whose export has a live owner does nothing. A job is
+never marked done with partial data: the bundle's zip is complete in storage (storing.py), under a
+name of its own attempt, before the row is updated, and only while this attempt still owns it."""
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from .. import storage
+from ..leases import Lease, claim, new_owner
 from ..models import Export, Project
-from . import bundle, writers
+from . import storing
 from .options import ExportOptions
+from .storing import zip_name  # noqa: F401 - the doors name the download with it
 
 
-def export_dir(export_id: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports" / str(export_id)
-
-
-def zip_name(export: Export) -> str:
-    return f"labelhub-{export.project.slug}-export-{export.pk}.zip"
+class TooManyExports(Exception):
+    """The project already has EXPORTS_MAX_ACTIVE_PER_PROJECT exports queued or running."""
 
 
 def create_export(project: Project, user, options: ExportOptions) -> Export:
@@ -31,68 +27,60 @@ def create_export(project: Project, user, options: ExportOptions) -> Export:
     return Export.objects.create(project=project, requested_by=user, params=options.as_dict())
 
 
-def claim_export(export_id: int, *, redelivered: bool = False) -> bool:
-    """Take the export queued → running. A redelivered message (its worker died before
-    acknowledging it, acks_late) may also take back an export left running by that worker."""
-    now = timezone.now()
-    claimable = [Export.Status.QUEUED, Export.Status.RUNNING] if redelivered else [Export.Status.QUEUED]
-    updated = Export.objects.filter(pk=export_id, status__in=claimable).update(
-        status=Export.Status.RUNNING, started_at=now, progress=0.0, error=""
-    )
-    return bool(updated)
+def start_export(project: Project, user, options: ExportOptions) -> tuple[Export, bool]:
+    """(export, created): an identical export (same options) still queued or running is returned
+    instead of a new one; past the project's cap of active exports, TooManyExports. The project
+    row is locked so that two identical requests at once make one export."""
+    active = [Export.Status.QUEUED, Export.Status.RUNNING]
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        exports = Export.objects.filter(project=project, status__in=active)
+        same = exports.filter(params=options.as_dict()).order_by("created_at").first()
+        if same is not None:
+            return same, False
+        cap = settings.EXPORTS_MAX_ACTIVE_PER_PROJECT
+        if exports.count() >= cap:
+            raise TooManyExports(f"this project already has {cap} exports queued or running: "
+                                 "wait for one to finish")
+        return create_export(project, user, options), True
 
 
-def run_export(export_id: int, *, redelivered: bool = False) -> bool:
-    """Run one export job: claim it, write the bundle in a fresh attempt directory, zip it, move
-    it into place, then mark it done. Anything that fails before the last step leaves the export
-    not done, and the attempt's files are removed. Returns False when the job was not ours."""
-    if not claim_export(export_id, redelivered=redelivered):
+def run_export(export_id: int, *, owner: str | None = None) -> bool:
+    """Run one export job: claim it (a lease), write the bundle and store its zip (storing.py),
+    then mark it done while the lease is still ours. Anything that fails before the last step
+    leaves the export not done, with no file of this attempt left. Returns False when the job was
+    not ours to run (done, failed, or owned by a live worker) or was taken from us meanwhile."""
+    owner = owner or new_owner()
+    if not claim(Export, export_id, owner):
         return False
+    lease = Lease(Export, export_id, owner)
     export = Export.objects.select_related("project").get(pk=export_id)
+    Export.objects.filter(pk=export_id, owner=owner).update(started_at=timezone.now(), progress=0.0, error="")
     options = ExportOptions.from_dict(export.params)
-    base = export_dir(export_id)
-    if redelivered:  # the files of the attempt that died with its worker
-        for stale in base.glob(".attempt-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-    attempt = base / f".attempt-{secrets.token_hex(4)}"
 
     def report(fraction: float) -> None:
-        Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(progress=fraction)
+        lease.beat(progress=fraction)
 
-    try:
-        written = bundle.write_bundle(export.project, options, attempt, progress=report, export_id=export_id)
-        report(0.97)
-        zip_path = base / zip_name(export)
-        writers.write_zip(attempt, written.files, zip_path)
-        final = base / "bundle"
-        if final.exists():
-            shutil.rmtree(final)  # left by an attempt that died after its rename
-        os.replace(attempt, final)
-    except BaseException:
-        shutil.rmtree(attempt, ignore_errors=True)
-        raise
-    media = Path(settings.MEDIA_ROOT)
-    files = {"bundle": str(zip_path.relative_to(media))}
-    files.update((name, str((final / name).relative_to(media))) for name in written.files)
-    Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
+    stored = storing.store_bundle(export, options, progress=report)
+    done = Export.objects.filter(pk=export_id, status=Export.Status.RUNNING, owner=owner).update(
         status=Export.Status.DONE,
         progress=1.0,
-        counts=written.counts,
-        files=files,
-        sha256={**written.sha256, "bundle": writers.sha256_of(zip_path)},
+        counts=stored.counts,
+        files=stored.files,
+        sha256=stored.sha256,
         finished_at=timezone.now(),
+        owner="",
     )
+    if not done:  # the job was taken from us (or deleted) meanwhile: our zip is nobody's
+        storage.delete_prefix(stored.files["bundle"].rsplit("/", 1)[0])
+        return False
+    storing.remove_other_attempts(export_id, stored.files["bundle"])
     return True
 
 
-def fail_export(export_id: int, error: str) -> None:
-    Export.objects.filter(pk=export_id).exclude(status=Export.Status.DONE).update(
-        status=Export.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
-
-
-def requeue_export(export_id: int) -> None:
-    """Give a running export back to the queue before a retry (its partial files are gone)."""
-    Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
-        status=Export.Status.QUEUED, progress=0.0
-    )
+def fail_export(export_id: int, error: str, owner: str | None = None) -> None:
+    """Mark the export failed (only while `owner` holds it, when given) with a message saying why."""
+    rows = Export.objects.filter(pk=export_id).exclude(status=Export.Status.DONE)
+    if owner is not None:
+        rows = rows.filter(owner=owner)
+    rows.update(status=Export.Status.FAILED, error=error[:2000], finished_at=timezone.now(), owner="")

@@ -5,15 +5,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from ..generating import start_generation
+from ..generating import fail_generation, start_generation
 from ..models import Membership, Project
 from ..projects import with_progress
 from ..prompt_sets import PromptSetRejected, import_prompt_set
+from ..publishing import BrokerUnavailable, send_after_commit
 from ..roles import is_project_admin, projects_visible_to, roles_in
 from ..tasks import generate_completions
 
@@ -63,7 +63,15 @@ def upload_prompt_set(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def generate(request: HttpRequest, slug: str) -> HttpResponse:
     project = administered_project(request, slug)
-    job = start_generation(project)
-    transaction.on_commit(lambda: generate_completions.delay(project.pk))  # the worker must see the job
+    job, created = start_generation(project)
+    if not created:  # one run at a time: the page shows this one's progress
+        messages.info(request, f"Generation job {job.pk} is already {job.status}: its progress is below.")
+        return redirect("project-admin", slug=project.slug)
+    try:
+        send_after_commit(generate_completions, kwargs={"project_id": project.pk, "job_id": job.pk},
+                          on_unreachable=lambda message: fail_generation(job.pk, message))
+    except BrokerUnavailable as exc:
+        return render(request, "annotations/unavailable.html",
+                      {"project": project, "what": f"Generation job {job.pk}", "detail": exc.detail}, status=503)
     messages.success(request, f"Generation job {job.pk} queued: completions will appear as they arrive.")
     return redirect("project-admin", slug=project.slug)

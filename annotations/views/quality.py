@@ -3,17 +3,20 @@ most disagreement and their rankings side by side. Admins and researchers of the
 researchers it is read-only (no canary form) and labelers appear by pseudonym, as in the agreement
 API. Charts are server-rendered SVG (geometry computed here, drawn by the template)."""
 
+import math
 from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ..consensus import MISREADER_MIN_RANKINGS
+from ..leaderboard import Leaderboard
+from ..model_leaderboard import project_leaderboard
+from ..publishing import BrokerUnavailable, send_after_commit
 from ..quality import LabelerRow, quality_report
 from .project_admin import administered_project, staff_page_project
 
@@ -77,10 +80,47 @@ def interval_chart(labelers: list, width: int = CHART_WIDTH, row_height: int = 1
             "ticks": [{"x": round(t / 10 * width, 1), "label": f"{t / 10:.1f}"} for t in range(0, 11, 2)]}
 
 
+def leaderboard_chart(board: Leaderboard, width: int = CHART_WIDTH, row_height: int = 28) -> dict:
+    """One row per model, best first: its score as a dot and its 95% interval as a line, on an
+    axis spanning every interval, with round ticks."""
+    if not board.models:
+        return {"rows": [], "ticks": [], "width": width, "height": row_height}
+    low = min(row.ci_low for row in board.models)
+    high = max(row.ci_high for row in board.models)
+    step = _nice_step((high - low) or 100.0)
+    low, high = math.floor(low / step) * step, math.ceil(high / step) * step
+    if high == low:
+        high = low + step
+
+    def x(value: float) -> float:
+        return round((value - low) / (high - low) * width, 1)
+
+    rows = [{
+        "y": i * row_height + row_height / 2, "x": x(row.score), "low": x(row.ci_low), "high": x(row.ci_high),
+        "model": row.model, "score": row.score, "ci_low": row.ci_low, "ci_high": row.ci_high,
+    } for i, row in enumerate(board.models)]
+    ticks = [{"x": x(value), "label": f"{value:g}"} for value in _frange(low, high, step)]
+    height = len(rows) * row_height
+    return {"rows": rows, "ticks": ticks, "width": width, "height": height, "axis_y": height + 16}
+
+
+def _nice_step(span: float) -> float:
+    """A round tick step giving 4 to 10 ticks over `span` (1, 2 or 5 times a power of ten)."""
+    raw = span / 6
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def _frange(start: float, stop: float, step: float) -> list[float]:
+    count = int(round((stop - start) / step))
+    return [start + i * step for i in range(count + 1)]
+
+
 @login_required
 def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
     project, is_admin = staff_page_project(request, slug)
     report = quality_report(project)
+    board = project_leaderboard(project)
     for row in report.labelers:
         # Researchers see labelers as the exports and the agreement API show them: by pseudonym.
         row.name = row.username if is_admin else row.pseudonym
@@ -93,6 +133,8 @@ def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
         "histogram": agreement_histogram(report.agreement_counts),
         "per_day": rankings_per_day_chart(report.rankings_per_day),
         "intervals": interval_chart(report.labelers),
+        "leaderboard": board,
+        "leaderboard_chart": leaderboard_chart(board),
     })
 
 
@@ -114,7 +156,11 @@ def canary_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project.canary_share = share
     project.save(update_fields=["canaries_enabled", "canary_share"])
     if project.canaries_enabled:
-        transaction.on_commit(lambda: add_canaries_task.delay(project.pk))
+        try:
+            send_after_commit(add_canaries_task, kwargs={"project_id": project.pk})
+        except BrokerUnavailable as exc:
+            return render(request, "annotations/unavailable.html",
+                          {"project": project, "what": "Adding canaries", "detail": exc.detail}, status=503)
         messages.success(request, f"Canaries on for {share:.0%} of the prompts; the workers are adding them.")
     else:
         messages.success(request, "Canaries off: no new ones are added (existing ones stay, and stay out of exports).")

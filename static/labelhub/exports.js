@@ -38,6 +38,13 @@
     setTimeout(poll, POLL_MS / 2);
   }
 
+  // Deleting removes the export's files for good: ask first (here, not inline: the CSP forbids inline script).
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+
   document.querySelectorAll("tr[data-export]").forEach((row) => {
     if (row.dataset.status === "queued" || row.dataset.status === "running") follow(row);
   });

@@ -8,7 +8,8 @@
 // attributes of [data-bench] (no inline script: the Content-Security-Policy allows none).
 
 import { ApiClient, PendingStore, assignmentUrl } from "./api-client.js";
-import { drawRanking, makeCard, renderText } from "./cards.js";
+import { drawRanking, makeCard } from "./cards.js";
+import { renderPrompt } from "./conversation-view.js";
 import { makeSortable } from "./drag.js";
 import { duplicatesOf } from "./duplicates.js";
 import { handleClick, handleKey } from "./keys.js";
@@ -134,7 +135,7 @@ class Bench {
 
   /** Cards for `completions` (prompt, completions in the order shown), placed from `state`. */
   show({ prompt, completions }, state) {
-    renderText(this.el.prompt, prompt.text);
+    renderPrompt(this.el.prompt, prompt);
     const cardsById = new Map(
       completions.map((completion, index) => [Number(completion.id), makeCard(this.el.template, completion, index + 1)]),
     );

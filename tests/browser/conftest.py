@@ -55,15 +55,23 @@ def _open_page(browser: Browser, **context_options) -> tuple[Page, PageErrors, P
     page = context.new_page()
     errors, dialogs = PageErrors(), PageErrors()
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.dismiss_dialogs = dismiss  # a test that must accept one removes this listener first
     return page, errors, dialogs
 
 
 def _close(page: Page, errors: PageErrors) -> None:
-    # Let the page's last API call finish before the test database is flushed under it.
+    # Let the page's last API call finish before the test database is flushed under it. (A function,
+    # not an expression: Playwright evaluates an expression with eval, which the site's CSP forbids.)
     try:
         page.wait_for_function(
-            "!document.querySelector('[data-bench]') || document.querySelector('[data-bench]').dataset.inflight === '0'"
+            "() => !document.querySelector('[data-bench]')"
+            " || document.querySelector('[data-bench]').dataset.inflight === '0'"
             " || !document.querySelector('[data-bench]').dataset.inflight",
             timeout=5_000,
         )

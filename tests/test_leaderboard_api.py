@@ -1,0 +1,168 @@
+"""The model leaderboard of a project: GET /api/projects/{slug}/leaderboard/, the quality page's
+chart and the dataset card's table, from rankings stored as the labeling API stores them."""
+
+import itertools
+import math
+import random
+
+import pytest
+
+from annotations.export.bundle import write_bundle
+from annotations.export.options import ExportOptions
+from annotations.models import Completion, Prompt
+
+from .export_builders import add_canary, rank
+from .factories import make_user, page_client
+from .test_leaderboard import reference_mle
+
+STRENGTH = {"large": 1.0, "medium": 0.2, "small": -0.6}
+
+
+def prompt_of(project, models: list[str], lengths: list[int] | None = None) -> Prompt:
+    """A prompt with one completion per entry of `models` ("" = an uploaded one without a model)."""
+    prompt = Prompt.objects.create(project=project, text="p", num_completions=len(models))
+    lengths = lengths or [100 + 10 * i for i in range(len(models))]
+    Completion.objects.bulk_create(
+        Completion(prompt=prompt, position=i, text="x" * length, model=model)
+        for i, (model, length) in enumerate(zip(models, lengths, strict=True), start=1)
+    )
+    return prompt
+
+
+def board(api, user, project, **params):
+    response = api(user).get(f"/api/projects/{project.slug}/leaderboard/", params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def judged(project, alice):
+    """60 prompts, one completion per model in a random position, each ranked by alice by a
+    Bradley–Terry draw of the models' strengths (k = 1: the consensus is her ranking). Returns the
+    (prompt, model_a, model_b, outcome) records the fit must see."""
+    rng = random.Random(5)
+    names = list(STRENGTH)
+    records = []
+    for number in range(60):
+        order = names[:]
+        rng.shuffle(order)
+        prompt = prompt_of(project, order)
+        keys = {name: -STRENGTH[name] + rng.gauss(0, 1.2) for name in names}  # noisy order: upsets happen
+        ranked = sorted(order, key=keys.__getitem__)
+        rank(prompt, alice, [[order.index(name) + 1] for name in ranked])
+        for a, b in itertools.combinations(order, 2):
+            records.append((number, a, b, "a" if ranked.index(a) < ranked.index(b) else "b"))
+    return records
+
+
+def test_api_scores_match_a_plain_maximum_likelihood_fit_and_intervals_contain_them(project, rita, api, judged):
+    body = board(api, rita, project)
+    assert body["method"] == "bradley-terry" and body["bootstrap"] == 200 and body["pairs"] == "consensus"
+    reference = reference_mle(judged, list(STRENGTH))
+    assert [row["model"] for row in body["models"]] == sorted(reference, key=lambda m: -reference[m])
+    for row in body["models"]:
+        assert row["score"] == pytest.approx(reference[row["model"]], abs=1e-6)
+        assert row["ci_low"] <= row["score"] <= row["ci_high"] and row["ci_low"] < row["ci_high"]
+        assert row["pairs"] == 120 and row["wins"] + row["losses"] + row["ties"] == 120
+    assert sum(row["score"] for row in body["models"]) / 3 == pytest.approx(1000.0)
+
+
+def test_labeler_pairs_count_every_ranking_and_consensus_pairs_one_per_prompt(project, alice, bob, rita, api):
+    carol = make_user("carol", "labeler", project)
+    for _ in range(4):
+        prompt = prompt_of(project, ["m1", "m2"])
+        rank(prompt, alice, [[1], [2]])
+        rank(prompt, bob, [[1], [2]])
+        rank(prompt, carol, [[2], [1]])  # outvoted: the consensus says m1
+    consensus = {row["model"]: row for row in board(api, rita, project)["models"]}
+    labeler = {row["model"]: row for row in board(api, rita, project, pairs="labeler")["models"]}
+    assert (consensus["m1"]["wins"], consensus["m1"]["losses"], consensus["m1"]["pairs"]) == (4, 0, 4)
+    assert (labeler["m1"]["wins"], labeler["m1"]["losses"], labeler["m1"]["pairs"]) == (8, 4, 12)
+    # 8 to 4: m1 is 400·log10(2) above m2 on labeler pairs.
+    assert labeler["m1"]["score"] - labeler["m2"]["score"] == pytest.approx(400 * math.log10(2), abs=1e-6)
+
+
+def test_a_tie_is_half_a_win_each_way_and_a_majority_flag_loses_to_every_ranked_one(project, alice, rita, api):
+    for _ in range(3):
+        rank(prompt_of(project, ["x", "y"]), alice, [[1], [2]])
+    rank(prompt_of(project, ["x", "y"]), alice, [[1, 2]])
+    rank(prompt_of(project, ["x", "y"]), alice, [[1, 2]])
+    rank(prompt_of(project, ["x", "y"]), alice, [[1]], flagged=[2])  # y flagged: x wins
+    rows = {row["model"]: row for row in board(api, rita, project)["models"]}
+    assert (rows["x"]["wins"], rows["x"]["losses"], rows["x"]["ties"]) == (4, 0, 2)
+    assert rows["y"]["ties"] == 2
+    # 4 wins and 2 ties against 0 wins and 2 ties: P(x beats y) = 5/6, but y never won outright:
+    # still a finite fit (ties count as half a win for y).
+    assert rows["x"]["score"] - rows["y"]["score"] == pytest.approx(400 * math.log10(5), abs=1e-6)
+
+
+def test_uploaded_completions_without_a_model_count_as_uploaded_and_canaries_are_left_out(project, alice, rita, api):
+    for _ in range(3):
+        prompt = prompt_of(project, ["", "gpt"])
+        canary = add_canary(prompt)
+        ids = list(prompt.completions.order_by("position").values_list("pk", flat=True))
+        assert canary.pk == ids[-1]
+        rank(prompt, alice, [[3], [2], [1]])  # the canary on top changes nothing
+    rank(prompt_of(project, ["", "gpt"]), alice, [[1], [2]])
+    rows = {row["model"]: row for row in board(api, rita, project)["models"]}
+    assert set(rows) == {"uploaded", "gpt"}
+    assert (rows["gpt"]["wins"], rows["gpt"]["losses"]) == (3, 1)
+
+
+def test_a_single_model_gives_no_leaderboard_and_says_why(project, alice, rita, api):
+    rank(prompt_of(project, ["solo", "solo", "solo"]), alice, [[1], [2], [3]])
+    body = board(api, rita, project)
+    assert body["models"] == [] and "at least two models" in body["reason"] and "solo" in body["reason"]
+    page = page_client(rita).get(f"/projects/{project.slug}/quality/").content.decode()
+    assert "data-leaderboard-empty" in page and "at least two models" in page
+
+
+def test_models_never_compared_give_no_pairs_or_separate_groups(project, alice, rita, api):
+    rank(prompt_of(project, ["a", "a"]), alice, [[1], [2]])
+    rank(prompt_of(project, ["b", "b"]), alice, [[2], [1]])
+    body = board(api, rita, project)
+    assert body["models"] == [] and "no ranking compares completions of two different models" in body["reason"]
+    for _ in range(2):
+        rank(prompt_of(project, ["a", "c"]), alice, [[1], [2]])
+        rank(prompt_of(project, ["c", "a"]), alice, [[1], [2]])
+        rank(prompt_of(project, ["b", "d"]), alice, [[2], [1]])
+        rank(prompt_of(project, ["d", "b"]), alice, [[1], [2]])
+    body = board(api, rita, project)
+    assert len(body["components"]) == 2
+    assert {row["model"]: row["component"] for row in body["models"]}.keys() == {"a", "b", "c", "d"}
+    page = page_client(rita).get(f"/projects/{project.slug}/quality/").content.decode()
+    assert "data-leaderboard-components" in page
+
+
+def test_length_diagnostic_is_the_share_of_decided_pairs_won_by_the_longer(project, alice, rita, api):
+    rank(prompt_of(project, ["p", "q"], [500, 100]), alice, [[1], [2]])  # longer (p) won
+    rank(prompt_of(project, ["p", "q"], [500, 100]), alice, [[2], [1]])  # shorter won
+    rank(prompt_of(project, ["p", "q"], [100, 500]), alice, [[2], [1]])  # longer (q) won
+    rows = {row["model"]: row for row in board(api, rita, project)["models"]}
+    assert rows["p"]["longer_won"] == pytest.approx(2 / 3) == rows["q"]["longer_won"]
+
+
+def test_who_may_read_the_leaderboard(project, alice, rita, pam, api, judged):
+    url = f"/api/projects/{project.slug}/leaderboard/"
+    outsider = make_user("olga")
+    assert api(rita).get(url).status_code == 200
+    assert api(pam).get(url).status_code == 200
+    assert api(alice).get(url).status_code == 403  # labelers do not see the models' results
+    assert api(outsider).get(url).status_code == 404
+    assert api(None).get(url).status_code in (401, 403)
+    bad = api(rita).get(url, {"pairs": "everything"})
+    assert bad.status_code == 400 and "pairs must be one of consensus, labeler" in bad.json()["pairs"][0]
+
+
+def test_quality_page_draws_the_chart_and_the_card_has_the_table(project, rita, judged, tmp_path):
+    page = page_client(rita).get(f"/projects/{project.slug}/quality/").content.decode()
+    assert 'data-chart="leaderboard"' in page
+    chart = page[page.index('data-chart="leaderboard"'):page.index("</svg>", page.index('data-chart="leaderboard"'))]
+    assert chart.count("<circle") == 3 and chart.count("data-interval") == 3
+    assert chart.index('data-model="large"') < chart.index('data-model="small"')  # best first
+    assert "<script" not in chart and " on" not in chart.replace(" one", "")
+    write_bundle(project, ExportOptions(), tmp_path)
+    card = (tmp_path / "README.md").read_text()
+    section = card[card.index("## Model leaderboard"):card.index("## Files")]
+    lines = [line for line in section.splitlines() if line.startswith("| large") or line.startswith("| small")]
+    assert len(lines) == 2 and section.index("| large") < section.index("| small")
