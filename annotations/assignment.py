@@ -26,7 +26,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 from django.db.models.lookups import LessThan
 from django.utils import timezone
@@ -36,7 +36,8 @@ from labelhub.metrics import RANKINGS_SUBMITTED
 from .adaptive import extra_slot, is_adaptive, slots, wanted_after
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
-from .prompt_agreement import prompt_agreement
+from .quality_stats import ranking_facts
+from .quality_store import prompt_rankings, stats_for, update_loo_shares
 from .ranking import RankingError, judgement_for
 from .roles import labeler_membership, labeler_membership_join
 
@@ -280,12 +281,11 @@ def locked_assignment(assignment_id: int, labeler, with_prompt: bool = False) ->
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     # The assignment's row, then its prompt's: the order skip and the expiry sweep lock them in.
     related, locked = (("project", "prompt"), ("self", "prompt")) if with_prompt else (("project",), ("self",))
-    found = (
-        Assignment.objects.select_related(*related)
-        .select_for_update(of=locked)
-        .filter(labeler_membership_join(labeler), pk=assignment_id, labeler_id=labeler.pk)
-        .first()
-    )
+    found = Assignment.objects.select_related(*related).select_for_update(of=locked)
+    if with_prompt:  # its canary too, for the stored quality figures (no query of its own)
+        canary = Completion.objects.filter(prompt=OuterRef("prompt_id"), source=Completion.Source.CANARY)
+        found = found.annotate(canary_id=Subquery(canary.values("pk")[:1]))
+    found = found.filter(labeler_membership_join(labeler), pk=assignment_id, labeler_id=labeler.pk).first()
     if found is None:
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     return found
@@ -293,11 +293,6 @@ def locked_assignment(assignment_id: int, labeler, with_prompt: bool = False) ->
 
 def _current_version(project_id: int) -> int | None:
     return InstructionVersion.objects.filter(project_id=project_id).aggregate(current=Max("version"))["current"]
-
-
-def _canary_of(prompt_id: int) -> int | None:
-    return Completion.objects.filter(prompt_id=prompt_id, source=Completion.Source.CANARY).values_list(
-        "pk", flat=True).first()
 
 
 def submit_ranking(
@@ -339,11 +334,14 @@ def submit_ranking(
         held = assignment.status == Assignment.Status.RESERVED  # else expired: its slot was given back
         if not held and prompt.num_rankings + prompt.num_reserved >= slots(project, prompt.wanted_rankings):
             raise AssignmentConflict("this assignment expired and its slot went to another labeler")
-        agreement = None  # below two rankings
-        if prompt.num_rankings:  # the counter is exact: its row is locked
-            judgement = Judgement(tiers, flagged)
-            agreement = prompt_agreement(prompt.pk, _canary_of(prompt.pk), adding=judgement,
-                                         thumbs=project.feedback == Project.Feedback.THUMBS)
+        # The prompt's quality figures with this ranking added (quality_store.py; in a thumbs
+        # project the agreement is thumbs.py's); the counter is exact (its row is locked), so a
+        # first ranking reads nothing.
+        judgement = Judgement(tiers, flagged)
+        others = prompt_rankings(prompt.pk) if prompt.num_rankings else []
+        stats = stats_for(others, assignment.canary_id, adding=judgement,
+                          thumbs=project.feedback == Project.Feedback.THUMBS)
+        facts = ranking_facts(judgement, assignment.canary_id, assignment.shown_order)
         if instruction_version is None:  # the client did not say which version it showed
             instruction_version = _current_version(project.pk)
         ranking = Ranking.objects.create(
@@ -357,12 +355,17 @@ def submit_ranking(
             instruction_version=instruction_version,
             duration_ms=duration_ms,
             revised_at=now,
+            loo_share=stats.loo_shares[-1],
+            **facts._asdict(),
         )
+        update_loo_shares(others, stats.loo_shares)
         Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
         freed = Greatest(F("num_reserved") - 1, Value(0)) if held else F("num_reserved")
         Prompt.objects.filter(pk=prompt.pk).update(
-            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=agreement,
-            wanted_rankings=wanted_after(project, agreement, prompt.num_rankings + 1),
+            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=stats.agreement,
+            quality_shape=stats.shape_key,
+            # Adaptive overlap's decision, from the agreement stored just beside it.
+            wanted_rankings=wanted_after(project, stats.agreement, prompt.num_rankings + 1),
         )
     RANKINGS_SUBMITTED.inc()  # after the transaction: a rolled-back ranking is not counted
     return ranking, True

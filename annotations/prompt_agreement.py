@@ -5,9 +5,8 @@ The measure is the quality report's per-prompt figure: pairwise agreement of the
 rankings (latest revisions, the canary completion left out), NULL below two rankings; in a thumbs
 project, the share of labelers on the majority side per completion (thumbs.py)."""
 
-from .adaptive import wanted_after
 from .consensus import Judgement, prompt_pairwise_agreement, strip_completions
-from .models import Project, Prompt, Ranking
+from .models import Project, Ranking
 from .thumbs import prompt_thumbs_agreement
 
 
@@ -35,12 +34,11 @@ def store_prompt_agreement(
     prompt_id: int, canary_id: int | None, project: Project | None = None, rankings: int | None = None,
     thumbs: bool = False,
 ) -> float | None:
-    """Recompute and store the prompt's agreement (one read, one write); see prompt_agreement.
+    """Recompute and store the prompt's agreement, with the rest of its stored quality figures
+    (quality_store.store_prompt_stats: one read, at most two writes); see prompt_agreement.
     Given the project and the prompt's number of rankings, adaptive overlap's decision
-    (wanted_rankings) is stored with it: a revision may settle a dispute or open one."""
-    agreement = prompt_agreement(prompt_id, canary_id, thumbs=thumbs)
-    changes = {"agreement": agreement}
-    if project is not None and rankings is not None:
-        changes["wanted_rankings"] = wanted_after(project, agreement, rankings)
-    Prompt.objects.filter(pk=prompt_id).update(**changes)
-    return agreement
+    (wanted_rankings) is stored with it, from the same agreement: a revision may settle a dispute
+    or open one."""
+    from .quality_store import store_prompt_stats
+
+    return store_prompt_stats(prompt_id, canary_id, project, rankings, thumbs=thumbs).agreement

@@ -11,8 +11,10 @@ from django.utils import timezone
 from labelhub.metrics import RANKINGS_REVISED
 
 from .assignment import MAX_ID, AssignmentConflict
+from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking, RankingRevision
 from .prompt_agreement import store_prompt_agreement
+from .quality_stats import ranking_facts
 from .ranking import judgement_for
 from .roles import labeler_membership
 
@@ -82,10 +84,15 @@ def revise_ranking(
         ranking.tiers, ranking.flagged = tiers, flagged
         ranking.duration_ms = duration_ms
         ranking.instruction_version = ranking.current_version if instruction_version is None else instruction_version
-        ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version"])
+        facts = ranking_facts(Judgement(tiers, flagged), ranking.canary_id, ranking.shown_order)
+        ranking.has_tie, ranking.num_flagged, ranking.num_judged, ranking.canary = facts
+        ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version",
+                                    "has_tie", "num_flagged", "num_judged", "canary"])
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
         rankings = Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list(
             "num_rankings", flat=True).get()
+        # The prompt's stored quality figures (quality_store.store_prompt_stats) and adaptive
+        # overlap's decision, from the same agreement.
         store_prompt_agreement(ranking.prompt_id, ranking.canary_id, ranking.project, rankings,
                                thumbs=ranking.feedback == Project.Feedback.THUMBS)
     RANKINGS_REVISED.inc()

@@ -121,6 +121,9 @@ def build_project(slug: str, prompts: int, chars: int, conversational: bool = Fa
                         duration_ms=rng.randrange(5_000, 90_000))
                 for a, order in zip(assignments, orders, strict=True)
             )
+    from annotations.quality_store import refresh_project_stats
+
+    refresh_project_stats(project.pk)  # the stored quality figures (bench/quality_report.py reads them)
     print(f"  built {slug}: {prompts} prompts, {prompts * COMPLETIONS} completions, {prompts * LABELERS} rankings",
           flush=True)
 

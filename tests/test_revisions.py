@@ -234,5 +234,5 @@ def test_consensus_and_agreement_use_the_latest_revision(api, project, alice, th
     scores = {row["labeler"]: row["agreement"] for row in after["labelers"]}
     assert scores[labeler_pseudonym(project, alice.pk)] == 0.0  # against the consensus of bob and carol
     report = quality_report(project)
-    assert report.prompt_agreements == [pytest.approx(1 / 3)]
+    assert list(report.agreement_counts.items()) == [(pytest.approx(1 / 3), 1)]
     assert Prompt.objects.get().agreement == pytest.approx(1 / 3)
