@@ -221,3 +221,19 @@ def test_thumbs_projects_store_the_thumbs_agreement_and_decide_overlap_from_it(d
     assert prompt.agreement == 1.0
     assert quality_report(project) == recomputed_quality_report(project)
     assert quality_report(project).krippendorff_alpha is None  # nominal: every value "up", nothing to expect
+
+
+def test_recount_keeps_a_thumbs_projects_agreement_as_the_thumbs_measure(db):
+    from annotations.recount import recount
+
+    project = make_project(feedback="thumbs", labelers_per_prompt=2)
+    prompt = make_prompt(project, 2)
+    first, second = completion_ids(prompt)[:2]
+    ada, bob = make_user("thumbs-ada", "labeler", project), make_user("thumbs-bob", "labeler", project)
+    submit_ranking(next_assignment(project, ada).pk, ada, thumbs={str(first): "up", str(second): "up"}, flagged=[])
+    submit_ranking(next_assignment(project, bob).pk, bob, thumbs={str(first): "up", str(second): "down"}, flagged=[])
+    assert recount(project.pk).fixed["agreement"] == {}  # 0.75, the thumbs measure, is right
+    Prompt.objects.filter(pk=prompt.pk).update(agreement=0.1)
+    assert recount(project.pk).fixed["agreement"] == {prompt.pk: (0.1, pytest.approx(0.75))}
+    prompt.refresh_from_db()
+    assert prompt.agreement == pytest.approx(0.75)
