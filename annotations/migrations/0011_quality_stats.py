@@ -14,7 +14,7 @@ def backfill_quality_stats(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0005_chat_conversations_thumbs'),
+        ('annotations', '0010_conversations_thumbs'),
     ]
 
     operations = [
