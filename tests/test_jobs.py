@@ -18,19 +18,10 @@ from annotations.generating import run_generation_job
 from annotations.leases import Lease, LeaseLost, claim, sweep_stale_jobs
 from annotations.models import Completion, Export, GenerationJob, Prompt
 from annotations.tasks import export_pairs_task, generate_completions, sweep_jobs
-from labelhub.celery import app as celery_app
 
 from .export_builders import rank
 from .factories import make_project, make_prompt, make_user
 from .llm_server import FakeLLM
-
-
-@pytest.fixture
-def eager():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -17,10 +17,7 @@ LOGIN = "/accounts/login/"
 ATTACKER = "203.0.113.7"
 
 
-@pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    # Each login hashes the password with 1,000,000 PBKDF2 iterations; these tests log in dozens of times.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # these tests log in dozens of times
 
 
 @pytest.fixture

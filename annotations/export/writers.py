@@ -203,16 +203,56 @@ def csv_safe(value):
     return value
 
 
-class CsvPairWriter:
+class _AtomicCsvFile:
+    """A CSV file written under a temporary name with its header row, published whole by close()
+    (renamed into place after an fsync) or removed by abort(): a reader never sees half a file."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path, self.tmp = path, temporary_name(path)
+        self.handle = open(self.tmp, "w", encoding="utf-8", newline="", buffering=1 << 20)  # noqa: SIM115
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow(columns)
+
+    def close(self) -> None:
+        self.handle.close()
+        publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _AtomicParquetFile:
+    """A zstd-compressed Parquet file of `schema` under a temporary name, published whole by close()
+    or removed by abort(). Subclasses buffer rows and write them as row groups in _flush()."""
+
+    def __init__(self, path: Path, schema) -> None:
+        import pyarrow.parquet as pq
+
+        self.path, self.tmp, self.schema = path, temporary_name(path), schema
+        self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+
+    def _flush(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+        publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class CsvPairWriter(_AtomicCsvFile):
     """CSV with a header row; an empty cell for a null (e.g. `labeler` in consensus mode). Text cells
     are escaped against formula injection (`csv_safe`); JSONL and Parquet keep the text as it is."""
 
     def __init__(self, path: Path, columns: tuple[str, ...], split: str, conversational: bool = False) -> None:
-        self.path, self.tmp, self.split = path, temporary_name(path), split
+        super().__init__(path, columns)
+        self.split = split
         self.with_margin = "margin" in columns
-        self.handle = open(self.tmp, "w", encoding="utf-8", newline="", buffering=1 << 20)  # noqa: SIM115
-        self.writer = csv.writer(self.handle)
-        self.writer.writerow(columns)
 
     def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
         if not isinstance(prompt.text, str):  # conversational: the messages as JSON in the cell
@@ -225,21 +265,12 @@ class CsvPairWriter:
             for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows
         ])
 
-    def close(self) -> None:
-        self.handle.close()
-        publish(self.tmp, self.path)
 
-    def abort(self) -> None:
-        self.handle.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-class ParquetPairWriter:
+class ParquetPairWriter(_AtomicParquetFile):
     """Parquet with a fixed schema, zstd-compressed, written one row group at a time."""
 
     def __init__(self, path: Path, columns: tuple[str, ...], split: str, conversational: bool = False) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         self.pa = pa
         types = {
@@ -247,9 +278,8 @@ class ParquetPairWriter:
             "rejected_rank": pa.int32(), "agreement": pa.float64(), "margin": pa.float64(),
             **({name: MESSAGES_TYPE(pa) for name in ("prompt", "chosen", "rejected")} if conversational else {}),
         }
-        self.schema = pa.schema([(name, types.get(name, pa.string())) for name in columns])
-        self.path, self.tmp, self.columns, self.split = path, temporary_name(path), columns, split
-        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        super().__init__(path, pa.schema([(name, types.get(name, pa.string())) for name in columns]))
+        self.columns, self.split = columns, split
         self.buffer: dict[str, list] = {name: [] for name in columns}
         self.buffered = 0
 
@@ -280,15 +310,6 @@ class ParquetPairWriter:
             self.buffer = {name: [] for name in self.columns}
             self.buffered = 0
 
-    def close(self) -> None:
-        self._flush()
-        self.writer.close()
-        publish(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.writer.close()
-        self.tmp.unlink(missing_ok=True)
-
 
 WRITERS = {"jsonl": JsonlPairWriter, "csv": CsvPairWriter, "parquet": ParquetPairWriter}
 
@@ -317,15 +338,13 @@ def as_json_cells(prompt: PromptRecord) -> PromptRecord:
     )
 
 
-class CsvRecordWriter:
+class CsvRecordWriter(_AtomicCsvFile):
     """Records (dicts) as CSV with a header row; a list (a conversation) as JSON text in its cell.
     Text cells are escaped against formula injection (`csv_safe`), as in the pair CSV."""
 
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
-        self.path, self.tmp, self.columns = path, temporary_name(path), columns
-        self.handle = open(self.tmp, "w", encoding="utf-8", newline="", buffering=1 << 20)  # noqa: SIM115
-        self.writer = csv.writer(self.handle)
-        self.writer.writerow(columns)
+        super().__init__(path, columns)
+        self.columns = columns
 
     def write_records(self, records: list[dict[str, Any]]) -> None:
         dumps = orjson.dumps
@@ -334,26 +353,15 @@ class CsvRecordWriter:
             for record in records
         ])
 
-    def close(self) -> None:
-        self.handle.close()
-        publish(self.tmp, self.path)
 
-    def abort(self) -> None:
-        self.handle.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-class ParquetRecordWriter:
+class ParquetRecordWriter(_AtomicParquetFile):
     """Records (dicts) as Parquet, zstd-compressed, one row group at a time."""
 
     def __init__(self, path: Path, columns: tuple[str, ...], types: dict[str, Any]) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         self.pa = pa
-        self.schema = pa.schema([(name, types.get(name, pa.string())) for name in columns])
-        self.path, self.tmp = path, temporary_name(path)
-        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        super().__init__(path, pa.schema([(name, types.get(name, pa.string())) for name in columns]))
         self.buffer: list[dict[str, Any]] = []
 
     def write_records(self, records: list[dict[str, Any]]) -> None:
@@ -365,15 +373,6 @@ class ParquetRecordWriter:
         if self.buffer:
             self.writer.write_table(self.pa.Table.from_pylist(self.buffer, schema=self.schema))
             self.buffer = []
-
-    def close(self) -> None:
-        self._flush()
-        self.writer.close()
-        publish(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.writer.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 def kto_writer(options: ExportOptions, path: Path, conversational: bool):

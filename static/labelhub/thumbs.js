@@ -4,9 +4,9 @@
 //
 // The judgement lives in thumbs-state.js (pure), the network in api-client.js (retries, and the
 // pending judgement kept in the browser until the server has it), the prompt's drawing in
-// conversation-view.js. No inline script: everything comes in data- attributes of [data-thumbs-bench].
+// conversation-view.js, what it shares with the ranking bench in bench-page.js. No inline script: everything comes in data- attributes of [data-thumbs-bench].
 
-import { ApiClient, PendingStore, assignmentUrl } from "./api-client.js";
+import { BenchPage } from "./bench-page.js";
 import { renderText } from "./cards.js";
 import { renderPrompt } from "./conversation-view.js";
 import { ThumbsState } from "./thumbs-state.js";
@@ -14,69 +14,34 @@ import { ThumbsState } from "./thumbs-state.js";
 const KEY_VERDICTS = { u: "up", d: "down", f: "flag" };
 const LABELS = { up: "Thumbs up", down: "Thumbs down", flag: "Flagged as nonsense" };
 
-class ThumbsBench {
+class ThumbsBench extends BenchPage {
   constructor(root) {
-    this.root = root;
-    const data = root.dataset;
-    this.instructionsVersion = data.instructionsVersion;
-    this.urls = { next: data.nextUrl, ranking: data.rankingUrl, skip: data.skipUrl };
-    const q = (selector) => root.querySelector(selector);
+    super(root, { kept: "your judgement" });
     this.el = {
-      task: q("[data-task]"),
-      empty: q("[data-empty]"),
-      status: q("[data-status]"),
-      prompt: q("[data-prompt]"),
-      list: q("[data-thumbs-list]"),
-      submit: q('[data-action="submit"]'),
-      skip: q('[data-action="skip"]'),
-      left: q("[data-left]"),
-      count: q("[data-session-count]"),
-      panel: q("[data-instructions]"),
-      panelButton: q('[data-action="instructions"]'),
-      announce: q("[data-announce]"),
-      template: q("[data-card-template]"),
+      ...this.commonElements(),
+      list: this.q("[data-thumbs-list]"),
+      left: this.q("[data-left]"),
     };
-    this.api = new ApiClient({ csrf: data.csrf, onInflight: (n) => (root.dataset.inflight = String(n)) });
-    this.store = new PendingStore(safeLocalStorage(), `labelhub:pending:${data.user}:${data.project}`);
-    this.task = null;
     this.state = null;
-    this.busy = false;
-    this.doneThisSession = 0;
   }
 
   start() {
-    this.root.addEventListener("click", (event) => this.onClick(event));
-    document.addEventListener("keydown", (event) => this.onKey(event));
-    window.addEventListener("online", () => this.api.retryNow());
-    const pending = this.store.load(this.urls.ranking);
-    if (pending) this.send(pending);
-    else this.loadNext();
+    super.start({ onClick: (event) => this.onClick(event), onKey: (event) => this.onKey(event) });
   }
 
   async loadNext() {
-    this.setBusy(true);
-    const response = await this.api.nextTask(this.urls.next, ({ offline, status }) =>
-      this.showStatus(offline ? "You are offline — will load the next task when the connection is back."
-        : `The server had a problem (${status}) — trying again…`, "offline"));
-    if (response.status === 204) {
-      this.task = this.state = null;
-      this.el.task.hidden = true;
-      this.el.empty.hidden = false;
-      this.setBusy(false);
-      return;
-    }
-    if (!response.ok) {
-      this.showFailure(response);
-      return;
-    }
-    const task = await response.json();
-    if (task.instructions_version != null && String(task.instructions_version) !== this.instructionsVersion) {
-      window.location.reload(); // the instructions changed: the page shows them again first
-      return;
-    }
+    const task = await this.fetchNextTask();
+    if (!task) return;
     this.task = task;
     this.state = new ThumbsState(task.completions.map((completion) => completion.id));
     this.show();
+  }
+
+  nothingLeft() {
+    this.task = this.state = null;
+    this.el.task.hidden = true;
+    this.el.empty.hidden = false;
+    this.setBusy(false);
   }
 
   show() {
@@ -144,58 +109,7 @@ class ThumbsBench {
       this.say(`Judge every completion first: ${this.state.remaining().length} left.`);
       return;
     }
-    const assignment = this.task.assignment;
-    this.send({
-      kind: "submit", method: "POST", url: assignmentUrl(this.urls.ranking, assignment), assignment,
-      body: { ...this.state.toBody(), duration_ms: Math.max(1, Math.round(performance.now() - this.shownAt)),
-              instructions_version: this.task.instructions_version },
-    });
-  }
-
-  async send(pending) {
-    this.store.save(pending);
-    this.setBusy(true);
-    const response = await this.api.sendRanking(pending, ({ offline, status }) =>
-      this.showStatus(offline ? "You are offline — will resubmit as soon as the connection is back."
-        : `The server had a problem (${status}) — will resubmit.`, "offline"));
-    if (response.ok) {
-      this.store.clear();
-      this.showStatus("");
-      this.doneThisSession += 1;
-      this.el.count.textContent = String(this.doneThisSession);
-      this.say(`Submitted. ${this.doneThisSession} done this session.`);
-      this.loadNext();
-    } else if (response.status === 409 || response.status === 404) {
-      this.store.clear();
-      this.showStatus("This task was already closed (submitted, skipped or expired): here is the next one.", "error");
-      this.loadNext();
-    } else if (response.status === 400) {
-      this.store.clear();
-      this.showFailure(response);
-      if (this.task) this.setBusy(false);
-      else this.loadNext();
-    } else {
-      this.showFailure(response);
-    }
-  }
-
-  async skip() {
-    if (this.busy || !this.task) return;
-    this.setBusy(true);
-    try {
-      const response = await this.api.skip(assignmentUrl(this.urls.skip, this.task.assignment));
-      if (!response.ok && response.status !== 409) {
-        this.showFailure(response);
-        this.setBusy(false);
-        return;
-      }
-    } catch {
-      this.showStatus("You are offline: the task cannot be skipped right now.", "offline");
-      this.setBusy(false);
-      return;
-    }
-    this.say("Skipped.");
-    this.loadNext();
+    this.submitTask(this.state.toBody());
   }
 
   onClick(event) {
@@ -251,52 +165,6 @@ class ThumbsBench {
     this.busy = busy;
     this.root.classList.toggle("is-busy", busy);
     this.render();
-  }
-
-  async showFailure(response) {
-    let detail = "";
-    try {
-      detail = (await response.json()).detail || "";
-    } catch {
-      // not JSON
-    }
-    if (response.status === 403 || response.status === 401) {
-      this.showStatus("You are signed out. Log in again in another tab; your judgement is kept in this browser.", "error");
-    } else {
-      this.showStatus(`Something went wrong (${response.status})${detail ? `: ${detail}` : ""}.`, "error");
-    }
-  }
-
-  showStatus(text, kind = "") {
-    this.el.status.textContent = text;
-    this.el.status.dataset.kind = kind;
-    this.el.status.hidden = !text;
-  }
-
-  say(text) {
-    if (text) this.el.announce.textContent = text;
-  }
-
-  toggleInstructions(open = this.el.panel.hidden) {
-    const panel = this.el.panel;
-    if (open) {
-      this.returnFocus = document.activeElement;
-      panel.hidden = false;
-      panel.focus();
-    } else {
-      panel.hidden = true;
-      (this.returnFocus && document.contains(this.returnFocus) ? this.returnFocus : this.el.panelButton).focus();
-    }
-    this.el.panelButton.setAttribute("aria-expanded", String(open));
-    document.body.classList.toggle("drawer-open", open);
-  }
-}
-
-function safeLocalStorage() {
-  try {
-    return window.localStorage;
-  } catch {
-    return null;
   }
 }
 
