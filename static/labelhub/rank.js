@@ -3,12 +3,12 @@
 // the labeler's recent rankings, each of which can be reopened, changed and saved again.
 //
 // What it shares with the thumbs bench (next task, sending, skipping, status line, instructions)
-// is in bench-page.js. The ranking itself lives in ranking-state.js (pure), the network in api-client.js, drawing in
+// is in labeling-page.js. The ranking itself lives in ranking-state.js (pure), the network in api-client.js, drawing in
 // cards.js, dragging in drag.js, clicks and keys in keys.js, revisions in revising.js and the
 // list of recent rankings in recent.js. Everything the page needs from the server comes in data-
 // attributes of [data-bench] (no inline script: the Content-Security-Policy allows none).
 
-import { BenchPage } from "./bench-page.js";
+import { BenchPage } from "./labeling-page.js";
 import { drawRanking, makeCard } from "./cards.js";
 import { renderPrompt } from "./conversation-view.js";
 import { makeSortable } from "./drag.js";

@@ -4,9 +4,9 @@
 //
 // The judgement lives in thumbs-state.js (pure), the network in api-client.js (retries, and the
 // pending judgement kept in the browser until the server has it), the prompt's drawing in
-// conversation-view.js, what it shares with the ranking bench in bench-page.js. No inline script: everything comes in data- attributes of [data-thumbs-bench].
+// conversation-view.js, what it shares with the ranking bench in labeling-page.js. No inline script: everything comes in data- attributes of [data-thumbs-bench].
 
-import { BenchPage } from "./bench-page.js";
+import { BenchPage } from "./labeling-page.js";
 import { renderText } from "./cards.js";
 import { renderPrompt } from "./conversation-view.js";
 import { ThumbsState } from "./thumbs-state.js";

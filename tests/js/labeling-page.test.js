@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { failureNotice, loadRetryNotice, sendRetryNotice, submitOutcome } from "../../static/labelhub/bench-page.js";
+import { failureNotice, loadRetryNotice, sendRetryNotice, submitOutcome } from "../../static/labelhub/labeling-page.js";
 
 test("a submission's answer: stored, closed meanwhile, invalid, or kept for later", () => {
   assert.equal(submitOutcome({ ok: true, status: 201 }), "stored");
