@@ -132,6 +132,8 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int, int]] = {
     ("api/projects/<slug:slug>/exports/", "GET"): (401, 403, 404, 200, 200, 200),
     ("api/projects/<slug:slug>/exports/", "POST"): (401, 403, 404, 202, 202, 202),
     ("api/projects/<slug:slug>/agreement/", "GET"): (401, 403, 404, 200, 200, 200),
+    # 200: the export the world runs stored the consensus leaderboard (202 "computing" before any).
+    ("api/projects/<slug:slug>/leaderboard/", "GET"): (401, 403, 404, 200, 200, 200),
     ("api/projects/<slug:slug>/instructions/", "GET"): (401, 200, 404, 200, 200, 200),
     ("api/projects/<slug:slug>/instructions/", "POST"): (401, 403, 404, 403, 201, 201),
     ("api/projects/<slug:slug>/instructions/preview/", "POST"): (401, 403, 404, 403, 200, 200),
