@@ -4,7 +4,7 @@ The leaderboard is computed by a Celery task and stored (annotations/stored_lead
 answer is the stored one, with its age and whether rankings changed since; a missing or stale one
 is refreshed in the background (at most one refresh queued per project and kind of pairs)."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -15,7 +15,7 @@ from ..model_leaderboard import PAIR_KINDS
 from ..models import ModelLeaderboard, Project
 from ..publishing import BrokerUnavailable, send_after_commit
 from ..stored_leaderboard import claim_refresh, release_refresh, stored_leaderboard
-from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG
+from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG, UNAVAILABLE
 from .permissions import project_for, require_exporter
 
 LeaderboardOut = inline_serializer("LeaderboardOut", {
@@ -85,7 +85,7 @@ class ProjectLeaderboard(APIView):
                                      description="consensus (default): each prompt's consensus; labeler: every "
                                                  "ranking's pairs.")],
         responses={200: LeaderboardOut, 202: Computing, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND,
-                   503: OpenApiResponse(description="Nothing stored yet and the job queue cannot be reached.")},
+                   503: UNAVAILABLE},  # only when nothing is stored yet: a stored one is served, stale
         examples=[OpenApiExample("Two models", response_only=True, value={
             "method": "bradley-terry", "bootstrap": 200, "pairs": "consensus",
             "models": [
