@@ -20,12 +20,13 @@ locks a prompt row and inserts a new assignment: no two of them wait on each oth
 orders. Expired reservations are given back by a sweep that `next` runs at most every
 SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
+import json
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 from django.db.models.lookups import LessThan
 from django.utils import timezone
@@ -35,8 +36,9 @@ from labelhub.metrics import RANKINGS_SUBMITTED
 from .adaptive import extra_slot, is_adaptive, slots, wanted_after
 from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
-from .prompt_agreement import prompt_agreement
-from .ranking import RankingError, normalize_tiers, validate_ranking
+from .quality_stats import ranking_facts
+from .quality_store import prompt_rankings, stats_for, update_loo_shares
+from .ranking import RankingError, judgement_for
 from .roles import labeler_membership, labeler_membership_join
 
 MIN_COMPLETIONS = 2
@@ -200,7 +202,7 @@ _CLAIM_SQL = """
     WITH claimed AS (
         UPDATE {prompt} AS target SET num_reserved = target.num_reserved + 1
         WHERE target.id = {pick}
-        RETURNING target.id, target.text
+        RETURNING target.id, target.text, target.messages
     ), shown AS MATERIALIZED (
         SELECT c.id, c.text, row_number() OVER (ORDER BY random()) AS place
         FROM {completion} AS c JOIN claimed ON c.prompt_id = claimed.id
@@ -213,7 +215,7 @@ _CLAIM_SQL = """
         FROM claimed
         RETURNING id
     )
-    SELECT ({held}), created.id, claimed.id, claimed.text, shown.id, shown.text
+    SELECT ({held}), created.id, claimed.id, claimed.text, claimed.messages, shown.id, shown.text
     FROM (SELECT 1) AS one LEFT JOIN (created CROSS JOIN claimed LEFT JOIN shown ON true) ON true
     ORDER BY shown.place
 """
@@ -244,7 +246,7 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
         params = (*pick_params, project.pk, labeler.pk, Assignment.Status.RESERVED, reserved_until, now, *held_params)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    held_id, assignment_id, prompt_id, prompt_text = rows[0][:4]
+    held_id, assignment_id, prompt_id, prompt_text, messages = rows[0][:5]
     if held_id is not None:
         return open_assignment(project, labeler, now)
     if assignment_id is None:
@@ -253,7 +255,9 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     assignment = Assignment(
         pk=assignment_id,
         project=project,
-        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk),
+        # Django reads jsonb from a plain cursor as its text.
+        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk,
+                      messages=json.loads(messages) if isinstance(messages, str) else messages),
         labeler=labeler,
         status=Assignment.Status.RESERVED,
         shown_order=[cid for cid, _ in completions],
@@ -277,12 +281,11 @@ def locked_assignment(assignment_id: int, labeler, with_prompt: bool = False) ->
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     # The assignment's row, then its prompt's: the order skip and the expiry sweep lock them in.
     related, locked = (("project", "prompt"), ("self", "prompt")) if with_prompt else (("project",), ("self",))
-    found = (
-        Assignment.objects.select_related(*related)
-        .select_for_update(of=locked)
-        .filter(labeler_membership_join(labeler), pk=assignment_id, labeler_id=labeler.pk)
-        .first()
-    )
+    found = Assignment.objects.select_related(*related).select_for_update(of=locked)
+    if with_prompt:  # its canary too, for the stored quality figures (no query of its own)
+        canary = Completion.objects.filter(prompt=OuterRef("prompt_id"), source=Completion.Source.CANARY)
+        found = found.annotate(canary_id=Subquery(canary.values("pk")[:1]))
+    found = found.filter(labeler_membership_join(labeler), pk=assignment_id, labeler_id=labeler.pk).first()
     if found is None:
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     return found
@@ -292,23 +295,20 @@ def _current_version(project_id: int) -> int | None:
     return InstructionVersion.objects.filter(project_id=project_id).aggregate(current=Max("version"))["current"]
 
 
-def _canary_of(prompt_id: int) -> int | None:
-    return Completion.objects.filter(prompt_id=prompt_id, source=Completion.Source.CANARY).values_list(
-        "pk", flat=True).first()
-
-
 def submit_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
-    """Validate and store a ranking. Returns (ranking, created); an identical repeat stores
-    nothing and returns created=False; a different ranking for a submitted assignment raises
-    AssignmentConflict. Raises Assignment.DoesNotExist for another labeler's assignment.
+    """Validate and store a ranking (in a thumbs project: `thumbs`, stored as tiers `[ups, downs]`).
+    Returns (ranking, created); an identical repeat stores nothing and returns created=False; a
+    different ranking for a submitted assignment raises AssignmentConflict. Raises
+    Assignment.DoesNotExist for another labeler's assignment.
 
     A reservation that ran out may still be submitted while the prompt has a free slot (the
     labeler did the work); once its slot went to someone else it is a conflict. The prompt's
@@ -319,8 +319,8 @@ def submit_ranking(
     with transaction.atomic():
         assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
         project = assignment.project
-        validate_ranking(tiers, flagged, assignment.shown_order, project.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(project.feedback, tiers, thumbs, flagged, assignment.shown_order,
+                                       project.allow_ties)
         if assignment.status == Assignment.Status.SUBMITTED:
             stored = Ranking.objects.get(assignment_id=assignment.pk)
             if stored.tiers == tiers and sorted(stored.flagged) == flagged:
@@ -334,10 +334,14 @@ def submit_ranking(
         held = assignment.status == Assignment.Status.RESERVED  # else expired: its slot was given back
         if not held and prompt.num_rankings + prompt.num_reserved >= slots(project, prompt.wanted_rankings):
             raise AssignmentConflict("this assignment expired and its slot went to another labeler")
-        agreement = None  # below two rankings
-        if prompt.num_rankings:  # the counter is exact: its row is locked
-            judgement = Judgement(tiers, flagged)
-            agreement = prompt_agreement(prompt.pk, _canary_of(prompt.pk), adding=judgement)
+        # The prompt's quality figures with this ranking added (quality_store.py; in a thumbs
+        # project the agreement is thumbs.py's); the counter is exact (its row is locked), so a
+        # first ranking reads nothing.
+        judgement = Judgement(tiers, flagged)
+        others = prompt_rankings(prompt.pk) if prompt.num_rankings else []
+        stats = stats_for(others, assignment.canary_id, adding=judgement,
+                          thumbs=project.feedback == Project.Feedback.THUMBS)
+        facts = ranking_facts(judgement, assignment.canary_id, assignment.shown_order)
         if instruction_version is None:  # the client did not say which version it showed
             instruction_version = _current_version(project.pk)
         ranking = Ranking.objects.create(
@@ -351,12 +355,17 @@ def submit_ranking(
             instruction_version=instruction_version,
             duration_ms=duration_ms,
             revised_at=now,
+            loo_share=stats.loo_shares[-1],
+            **facts._asdict(),
         )
+        update_loo_shares(others, stats.loo_shares)
         Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
         freed = Greatest(F("num_reserved") - 1, Value(0)) if held else F("num_reserved")
         Prompt.objects.filter(pk=prompt.pk).update(
-            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=agreement,
-            wanted_rankings=wanted_after(project, agreement, prompt.num_rankings + 1),
+            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=stats.agreement,
+            quality_shape=stats.shape_key,
+            # Adaptive overlap's decision, from the agreement stored just beside it.
+            wanted_rankings=wanted_after(project, stats.agreement, prompt.num_rankings + 1),
         )
     RANKINGS_SUBMITTED.inc()  # after the transaction: a rolled-back ranking is not counted
     return ranking, True

@@ -265,7 +265,8 @@ def kendalls_w(judgements: Sequence[Judgement]) -> float | None:
     """Kendall's coefficient of concordance W with the correction for ties, over the completions
     every judgement shows: 1 = identical rankings, 0 = no agreement beyond chance. None with
     fewer than two judgements or two completions, or when every judgement ties everything."""
-    ids = [cid for cid in completions_of(judgements) if all(cid in positions(j) for j in judgements)]
+    places = [positions(j) for j in judgements]
+    ids = [cid for cid in completions_of(judgements) if all(cid in place for place in places)]
     m, n = len(judgements), len(ids)
     if m < 2 or n < 2:
         return None
@@ -323,6 +324,16 @@ class RankValueTable:
         cells = np.frombuffer(self._unit, dtype=np.int64) * self.top + np.frombuffer(self._tier, dtype=np.int64)
         # float from the start: ordinal_alpha then selects the pairable rows without another copy
         return np.bincount(cells, minlength=self.units * self.top).astype(float).reshape(self.units, self.top)
+
+    def distinct_rows(self) -> Counter:
+        """The table's rows as distinct row (tuple) → how many units have it."""
+        import numpy as np
+
+        table = self.value_counts().astype(np.int64)
+        if not len(table):
+            return Counter()
+        rows, counts = np.unique(table, axis=0, return_counts=True)
+        return Counter({tuple(map(int, row)): int(n) for row, n in zip(rows, counts, strict=True)})
 
     def alpha(self) -> float | None:
         """krippendorff_alpha_ordinal of the prompts added."""
@@ -429,7 +440,7 @@ def labeler_scores(
     """Labeler → LabelerScore; labelers with no comparable ranking are absent."""
     scores = {}
     for labeler, values in leave_one_out_shares(prompts, method, distrusted).items():
-        mean = sum(values) / len(values)
+        mean = math.fsum(values) / len(values)  # exact sum: the same whatever the order (quality_stats)
         low, high = wilson_interval(mean, len(values))
         scores[labeler] = LabelerScore(len(values), mean, low, high)
     return scores
@@ -611,7 +622,7 @@ def shaped_labeler_scores(
                 shares[labeler].append(result[0] / result[1])
     scores = {}
     for labeler, values in shares.items():
-        mean = sum(values) / len(values)
+        mean = math.fsum(values) / len(values)  # exact sum: the same whatever the order (quality_stats)
         low, high = wilson_interval(mean, len(values))
         scores[labeler] = LabelerScore(len(values), mean, low, high)
     return scores

@@ -24,6 +24,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from .generation import (
+    Conversation,
     FatalGenerationError,
     Generated,
     GenerationConfig,
@@ -97,12 +98,13 @@ def missing_completions(project: Project, target: int) -> int:
     return below.aggregate(missing=Sum(target - F("num_completions")))["missing"] or 0
 
 
-def _work(project: Project, target: int) -> Iterator[tuple[int, str]]:
-    """(prompt id, prompt text) once per missing completion, read in chunks."""
+def _work(project: Project, target: int) -> Iterator[tuple[int, Conversation]]:
+    """(prompt id, prompt text or conversation) once per missing completion, read in chunks."""
     below = Prompt.objects.filter(project=project, num_completions__lt=target).order_by("pk")
-    for prompt_id, text, have in below.values_list("pk", "text", "num_completions").iterator(chunk_size=500):
+    rows = below.values_list("pk", "text", "messages", "num_completions").iterator(chunk_size=500)
+    for prompt_id, text, messages, have in rows:
         for _ in range(target - have):
-            yield prompt_id, text
+            yield prompt_id, messages or text
 
 
 class Arrival(NamedTuple):
@@ -255,9 +257,9 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
     reask_temperature = max(config.temperature, REASK_MIN_TEMPERATURE)
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="llm") as pool:
         # future → (prompt id, prompt text, extra asks so far)
-        in_flight: dict[Future, tuple[int, str, int]] = {}
+        in_flight: dict[Future, tuple[int, Conversation, int]] = {}
 
-        def attempt(prompt_id: int, text: str, asks_again: int) -> Generated | None:
+        def attempt(prompt_id: int, text: Conversation, asks_again: int) -> Generated | None:
             # A queued request for a prompt that has just failed is not sent: it would most likely fail too.
             if prompt_id in given_up:
                 return None
@@ -269,7 +271,7 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                 given_up.add(prompt_id)
                 raise
 
-        def send(prompt_id: int, text: str, asks_again: int = 0) -> None:
+        def send(prompt_id: int, text: Conversation, asks_again: int = 0) -> None:
             in_flight[pool.submit(attempt, prompt_id, text, asks_again)] = (prompt_id, text, asks_again)
 
         sent = 0
@@ -298,7 +300,7 @@ def _generate(job: GenerationJob, client, config: GenerationConfig, project: Pro
                 # A timeout, so that the heartbeat goes on while the server is slow.
                 finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
                 arrived: list[Arrival] = []
-                texts: dict[int, str] = {}
+                texts: dict[int, Conversation] = {}
                 for future in finished:
                     prompt_id, text, asks_again = in_flight.pop(future)
                     try:

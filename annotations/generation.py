@@ -86,8 +86,15 @@ def normalized_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def chat_messages(prompt: str, system_prompt: str) -> list[dict]:
+Conversation = str | list[dict]  # a plain prompt, or a conversation's messages ({"role", "content"})
+
+
+def chat_messages(prompt: Conversation, system_prompt: str) -> list[dict]:
+    """The request's messages: the project's system prompt first (if any), then the prompt as one
+    user message, or the whole conversation as it was imported."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    if isinstance(prompt, list):
+        return messages + [{"role": m["role"], "content": m["content"]} for m in prompt]
     return messages + [{"role": "user", "content": prompt}]
 
 
@@ -117,7 +124,7 @@ class ChatCompletionsClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def request_body(self, prompt: str, temperature: float | None = None) -> dict:
+    def request_body(self, prompt: Conversation, temperature: float | None = None) -> dict:
         config = self.config
         return {
             "model": config.model,
@@ -129,7 +136,7 @@ class ChatCompletionsClient:
             **config.extra,
         }
 
-    def complete(self, prompt: str, temperature: float | None = None) -> Generated:
+    def complete(self, prompt: Conversation, temperature: float | None = None) -> Generated:
         """One completion; `temperature` overrides the configured one (a re-ask after a repeat)."""
         body = self.request_body(prompt, temperature)
         last_error = "no attempt made"
@@ -189,7 +196,7 @@ class LocalTransformersClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def complete(self, prompt: str, temperature: float | None = None) -> Generated:
+    def complete(self, prompt: Conversation, temperature: float | None = None) -> Generated:
         config = self.config
         with self._lock:
             try:

@@ -24,6 +24,7 @@ FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 MAX_ERRORS = 50
 MAX_COMPLETIONS = 100  # Completion.position is a small integer; no real prompt needs more
 MAX_ID_LENGTH = 255  # Prompt.external_id
+ROLES = ("system", "user", "assistant")  # the roles of a conversation's messages (OpenAI's chat roles)
 CHECK_IDS_EVERY = 2000  # records per call of the "which ids are already taken" lookup
 # A JSONL line or CSV line longer than this is refused without holding more of it in memory.
 MAX_LINE_BYTES = 32 * 1024 * 1024
@@ -62,13 +63,16 @@ class CompletionRecord:
 
 @dataclass(frozen=True)
 class PromptRecord:
-    """One valid prompt, ready to store. `metadata_json` is the canonical JSON of its metadata."""
+    """One valid prompt, ready to store. `metadata_json` is the canonical JSON of its metadata. A
+    conversation has `messages_json` (the canonical JSON of its messages) and `text` is then its
+    last (user) message; a plain prompt has `messages_json` None."""
 
     number: int
     text: str
     external_id: str | None
     metadata_json: str
     completions: tuple[CompletionRecord, ...]
+    messages_json: str | None = None
 
 
 @dataclass
@@ -261,8 +265,8 @@ def _check_header(header: list[str]) -> ImportProblem | None:
 
 
 def read_parquet(stream: BinaryIO, batch_size: int = 2048) -> Iterator[Raw]:
-    """Columns prompt, optional id, optional completions (list of strings or of {text, model}), optional
-    metadata. Read a record batch at a time."""
+    """Columns prompt or messages (list of {role, content}), optional id, optional completions (list of
+    strings or of {text, model}), optional metadata. Read a record batch at a time."""
     import pyarrow as pa  # lazy: pyarrow takes a while to import and JSONL/CSV do not need it
     import pyarrow.parquet as pq
 
@@ -278,10 +282,10 @@ def read_parquet(stream: BinaryIO, batch_size: int = 2048) -> Iterator[Raw]:
     if problem is not None:
         yield 0, None, problem
         return
-    if "prompt" not in names:
-        yield 0, None, ImportProblem('the file has no "prompt" column', field="prompt")
+    if "prompt" not in names and "messages" not in names:
+        yield 0, None, ImportProblem('the file has neither a "prompt" nor a "messages" column', field="prompt")
         return
-    columns = [name for name in ("prompt", "id", "completions", "metadata") if name in names]
+    columns = [name for name in ("prompt", "messages", "id", "completions", "metadata") if name in names]
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
@@ -350,8 +354,14 @@ def check_record(record: dict, number: int, unit: str, *, generation_enabled: bo
         problems.append(ImportProblem(message, unit, number, field_name))
 
     text = record.get("prompt")
-    if text is None:
-        problem("prompt", '"prompt" is missing')
+    messages_json = None
+    if "messages" in record:
+        if text is not None:
+            problem("messages", 'give either "prompt" or "messages", not both')
+        else:
+            text, messages_json = _check_messages(record["messages"], problem)
+    elif text is None:
+        problem("prompt", '"prompt" is missing (or give "messages")')
     elif not isinstance(text, str):
         problem("prompt", f'"prompt" must be a string, not {_json_type(text)}')
     elif not text or text.isspace():
@@ -393,7 +403,39 @@ def check_record(record: dict, number: int, unit: str, *, generation_enabled: bo
 
     if problems:
         return None, problems
-    return PromptRecord(number, text, external_id, metadata_json, tuple(completions)), []
+    return PromptRecord(number, text, external_id, metadata_json, tuple(completions), messages_json), []
+
+
+def _check_messages(value, problem: Callable[[str, str], None]) -> tuple[str | None, str | None]:
+    """A conversation: (its last user message, the canonical JSON of its messages), or (None, None)
+    after reporting what is wrong. Keys other than role and content are dropped."""
+    if not isinstance(value, list) or not value:
+        problem("messages", '"messages" must be a non-empty list of {"role": ..., "content": ...} objects')
+        return None, None
+    messages = []
+    for index, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            problem("messages", f'"messages" item {index} must be an object, not {_json_type(item)}')
+            return None, None
+        role, content = item.get("role"), item.get("content")
+        if role not in ROLES:
+            shown = f"{role!r}" if isinstance(role, str) else _json_type(role)
+            problem("messages", f'"messages" item {index} has an unknown role {shown}: use system, user or assistant')
+            return None, None
+        if not isinstance(content, str):
+            problem("messages", f'"messages" item {index}: "content" must be a string, not {_json_type(content)}')
+            return None, None
+        if not content or content.isspace():
+            problem("messages", f'"messages" item {index}: "content" is empty')
+            return None, None
+        if "\x00" in content:
+            problem("messages", f'"messages" item {index}: "content" contains a NUL character')
+            return None, None
+        messages.append({"role": role, "content": content})
+    if messages[-1]["role"] != "user":
+        problem("messages", f'"messages" must end with a user message; the last is {messages[-1]["role"]!r}')
+        return None, None
+    return messages[-1]["content"], orjson.dumps(messages).decode()
 
 
 def _check_completions(value, problem: Callable[[str, str], None]) -> list[CompletionRecord]:

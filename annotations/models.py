@@ -26,6 +26,12 @@ class Project(models.Model):
     max_labelers_per_prompt = models.PositiveSmallIntegerField(default=3)
     agreement_target = models.FloatField(default=0.75)
     allow_ties = models.BooleanField(default=True)
+
+    class Feedback(models.TextChoices):
+        RANKING = "ranking"  # order the completions (tiers, ties, flags)
+        THUMBS = "thumbs"  # mark each completion up or down (or flag it)
+
+    feedback = models.CharField(max_length=10, choices=Feedback.choices, default=Feedback.RANKING)
     reservation_minutes = models.PositiveIntegerField(default=30)
     # Salt for the stable pseudonyms that exports use instead of usernames.
     pseudonym_salt = models.CharField(max_length=64, default=new_pseudonym_salt, editable=False)
@@ -141,7 +147,10 @@ class Prompt(models.Model):
     prompt_set = models.ForeignKey(PromptSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # NULL, not "", when the file gave no id: the per-project uniqueness applies only to given ids.
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # For a conversation, the last user message (what lists and searches show); `messages` then
+    # holds the whole conversation ([{"role", "content"}], ending with that user message).
     text = models.TextField()
+    messages = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Denormalised counters that keep the labeling loop to a few indexed queries:
     # completions available, and rankings submitted so far.
@@ -152,8 +161,13 @@ class Prompt(models.Model):
     num_reserved = models.PositiveIntegerField(default=0)
     # Pairwise agreement of the prompt's latest rankings (0–1), stored whenever one of them is stored
     # or revised, so that "disputed" prompts can be listed without recomputing the project; NULL
-    # below two rankings.
+    # below two rankings. In a thumbs project: the share of labelers on the majority side per
+    # completion (annotations/thumbs.py).
     agreement = models.FloatField(null=True, blank=True)
+    # The shape of its latest rankings (annotations/quality_stats.py: how they order the completions,
+    # canaries left out), stored with `agreement`: the quality report counts prompts per shape instead
+    # of reading every ranking. NULL without rankings, or when only the general code can read them.
+    quality_shape = models.TextField(null=True, blank=True)  # noqa: DJ001
     # Adaptive overlap: 0 unless the prompt takes a labeler beyond k, then the number of rankings it
     # should reach (its rankings + 1). Decided when one of its rankings is stored or revised, from
     # its own rankings (overlap.wanted_rankings), and again for the whole project when k, the
@@ -177,6 +191,12 @@ class Prompt(models.Model):
                 fields=["project", "-num_rankings", "id"],
                 condition=Q(num_completions__gte=2),
                 name="prompt_next_idx",
+            ),
+            # The quality report's "most disagreement": least agreement first.
+            models.Index(
+                fields=["project", "agreement", "-num_rankings", "id"],
+                condition=Q(agreement__isnull=False),
+                name="prompt_disagreement_idx",
             ),
             # The claim's second scan (adaptive overlap): the few prompts that want one more labeler.
             models.Index(
@@ -311,7 +331,11 @@ class Ranking(models.Model):
     """One labeler's judgement of one prompt.
 
     `tiers` is a list of lists of completion ids, best first; a tier of more than one is a tie.
-    `flagged` lists the completions judged nonsensical, confusing or irrelevant."""
+    `flagged` lists the completions judged nonsensical, confusing or irrelevant.
+
+    In a thumbs project the same row holds the thumbs as exactly two tiers, `[ups, downs]` (either
+    may be empty): the pair export, revisions and the KTO export then need no second storage, and
+    "each up preferred to each down of the same labeler" is what tiers already mean."""
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="ranking")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")
@@ -328,6 +352,17 @@ class Ranking(models.Model):
     # Database defaults too, so that a ranking inserted by plain SQL starts at revision 1.
     revision = models.PositiveIntegerField(default=1, db_default=1)
     revised_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    # Quality figures of this ranking, stored when it (or another ranking of its prompt) is stored or
+    # revised, so that the quality report and --exclude-labelers-below add them up in SQL
+    # (annotations/quality_store.py). All with canaries left out: its agreement with the
+    # leave-one-out consensus of its prompt (everyone trusted; NULL when not comparable), whether it
+    # has a tie, how many completions it flags and judges, and its canary (0 none shown, 1 missed,
+    # 2 passed).
+    loo_share = models.FloatField(null=True, blank=True)
+    has_tie = models.BooleanField(default=False, db_default=False)
+    num_flagged = models.PositiveSmallIntegerField(default=0, db_default=0)
+    num_judged = models.PositiveSmallIntegerField(default=0, db_default=0)
+    canary = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [

@@ -161,7 +161,8 @@ class CopyLayout:
         self.sql = f"COPY {model._meta.db_table} ({', '.join(self.columns)}) FROM STDIN"
 
 
-PROMPT_FILLED = ("id", "project_id", "prompt_set_id", "external_id", "text", "metadata", "num_completions")
+PROMPT_FILLED = ("id", "project_id", "prompt_set_id", "external_id", "text", "metadata", "num_completions",
+                 "messages")
 COMPLETION_FILLED = ("prompt_id", "position", "text", "source", "model")
 
 
@@ -201,9 +202,11 @@ class CopyStage:
     def add(self, record: PromptRecord) -> None:
         prompt_id = self._next_id()
         external_id = copy_text(record.external_id) if record.external_id is not None else "\\N"
+        messages = copy_text(record.messages_json) if record.messages_json is not None else "\\N"
         self.prompt_rows.write((
             f"{prompt_id}{self.prompt_head}{external_id}\t{copy_text(record.text)}\t"
-            f"{copy_text(record.metadata_json)}\t{len(record.completions)}{self.prompt_layout.tail}"
+            f"{copy_text(record.metadata_json)}\t{len(record.completions)}\t"
+            f"{messages}{self.prompt_layout.tail}"
         ).encode())
         if record.completions:
             tail = self.completion_layout.tail

@@ -47,6 +47,68 @@ def validate_ranking(tiers: object, flagged: object, shown: Iterable[int], allow
         raise RankingError("rank at least one completion or flag them all")
 
 
+THUMBS = ("up", "down")
+
+
+def thumbs_to_tiers(thumbs: object, flagged: object, shown: Iterable[int]) -> list[list[int]]:
+    """A thumbs judgement as the two tiers it is stored as, `[ups, downs]` (either may be empty).
+    Raise RankingError unless every shown completion appears exactly once across thumbs and flagged.
+    `thumbs` maps completion ids (JSON object keys, so strings) to "up" or "down"."""
+    if not isinstance(thumbs, dict):
+        raise RankingError('"thumbs" must be an object of completion id → "up" or "down"')
+    if not isinstance(flagged, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in flagged):
+        raise RankingError('"flagged" must be a list of completion ids')
+    tiers: dict[str, list[int]] = {"up": [], "down": []}
+    judged: list[int] = []
+    for key, value in thumbs.items():
+        try:
+            cid = int(key)
+        except (TypeError, ValueError):
+            raise RankingError(f'"thumbs": {key!r} is not a completion id')
+        if value not in THUMBS:
+            raise RankingError(f'"thumbs": completion {cid} must be "up" or "down", not {value!r}')
+        tiers[value].append(cid)
+        judged.append(cid)
+    ids = [*judged, *flagged]
+    seen: set[int] = set()
+    repeated = sorted({i for i in ids if i in seen or seen.add(i)})
+    if repeated:
+        raise RankingError(f"completions judged more than once (in thumbs and flagged, or twice): {repeated}")
+    shown_set = set(shown)
+    unknown = sorted(seen - shown_set)
+    if unknown:
+        raise RankingError(f"completions not shown in this assignment: {unknown}")
+    missing = sorted(shown_set - seen)
+    if missing:
+        raise RankingError(f"completions neither given a thumb nor flagged: {missing}")
+    return [sorted(tiers["up"]), sorted(tiers["down"])]
+
+
+def tiers_to_thumbs(tiers: Tiers) -> dict[str, str]:
+    """The thumbs of a judgement stored as `[ups, downs]` (thumbs_to_tiers), keyed as the API gives them."""
+    ups, downs = (tiers[0], tiers[1]) if len(tiers) == 2 else ([], [])
+    return {**{str(cid): "up" for cid in ups}, **{str(cid): "down" for cid in downs}}
+
+
+def judgement_for(
+    feedback: str, tiers: object, thumbs: object, flagged: object, shown: Iterable[int], allow_ties: bool
+) -> tuple[list[list[int]], list[int]]:
+    """The (tiers, flagged) to store for a body, validated for the project's kind of feedback:
+    tiers for "ranking", thumbs for "thumbs" (stored as `[ups, downs]`). Raises RankingError."""
+    if feedback == "thumbs":
+        if tiers is not None:
+            raise RankingError('this project takes thumbs, not tiers: send "thumbs" {completion id: "up" or "down"}')
+        if thumbs is None:
+            raise RankingError('"thumbs" is required: {completion id: "up" or "down"} for every completion')
+        return thumbs_to_tiers(thumbs, flagged, shown), sorted(flagged)
+    if thumbs is not None:
+        raise RankingError('this project ranks completions: send "tiers", not "thumbs"')
+    if tiers is None:
+        raise RankingError('"tiers" is required')
+    validate_ranking(tiers, flagged, shown, allow_ties)
+    return normalize_tiers(tiers), sorted(flagged)
+
+
 def normalize_tiers(tiers: Tiers) -> list[list[int]]:
     """Ids sorted within each tier, so that two submissions of the same judgement compare equal."""
     return [sorted(tier) for tier in tiers]

@@ -19,7 +19,8 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Valu
 from django.db.models.functions import Coalesce
 
 from .consensus import Judgement, prompt_pairwise_agreement, strip_completions
-from .models import Assignment, Completion, Prompt, Ranking
+from .models import Assignment, Completion, Project, Prompt, Ranking
+from .thumbs import prompt_thumbs_agreement
 
 COUNTERS = ("num_completions", "num_rankings", "num_reserved", "agreement")
 
@@ -70,9 +71,13 @@ def expected_agreements(prompts) -> dict[int, float | None]:
     rows = Ranking.objects.filter(prompt__in=prompts).order_by("prompt_id", "pk")
     for prompt_id, tiers, flagged in rows.values_list("prompt_id", "tiers", "flagged").iterator(chunk_size=2000):
         judgements[prompt_id].append(Judgement(tiers, flagged))
+    thumbs = set(prompts.filter(project__feedback=Project.Feedback.THUMBS).values_list("pk", flat=True))
     result = {}
     for prompt_id, found in judgements.items():
         canary = canaries.get(prompt_id)
+        if prompt_id in thumbs:  # [ups, downs] by position: the canary left out by id (prompt_agreement.py)
+            result[prompt_id] = prompt_thumbs_agreement(found, removed=[canary] if canary is not None else [])
+            continue
         if canary is not None:
             found = [strip_completions(judgement, {canary}) for judgement in found]
         result[prompt_id] = prompt_pairwise_agreement(found)

@@ -11,9 +11,11 @@ from django.utils import timezone
 from labelhub.metrics import RANKINGS_REVISED
 
 from .assignment import MAX_ID, AssignmentConflict
+from .consensus import Judgement
 from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking, RankingRevision
 from .prompt_agreement import store_prompt_agreement
-from .ranking import normalize_tiers, validate_ranking
+from .quality_stats import ranking_facts
+from .ranking import judgement_for
 from .roles import labeler_membership
 
 RECENT_RANKINGS = 50
@@ -28,8 +30,9 @@ def revise_ranking(
     assignment_id: int,
     labeler,
     *,
-    tiers: list,
+    tiers: list | None = None,
     flagged: list,
+    thumbs: dict | None = None,
     duration_ms: int | None = None,
     instruction_version: int | None = None,
 ) -> tuple[Ranking, bool]:
@@ -51,6 +54,7 @@ def revise_ranking(
             .filter(assignment_id=assignment_id)
             .annotate(
                 allow_ties=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("allow_ties")),
+                feedback=Subquery(Project.objects.filter(pk=OuterRef("project_id")).values("feedback")),
                 current_version=Subquery(current_version.values("version")[:1]),
                 canary_id=Subquery(canary.values("pk")[:1]),
             )
@@ -62,8 +66,8 @@ def revise_ranking(
             ).exists():
                 raise AssignmentConflict("this assignment has no ranking yet: submit it with POST first")
             raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
-        validate_ranking(tiers, flagged, ranking.shown_order, ranking.allow_ties)
-        tiers, flagged = normalize_tiers(tiers), sorted(flagged)
+        tiers, flagged = judgement_for(ranking.feedback, tiers, thumbs, flagged, ranking.shown_order,
+                                       ranking.allow_ties)
         if ranking.tiers == tiers and sorted(ranking.flagged) == flagged:
             return ranking, False
         RankingRevision.objects.create(
@@ -80,11 +84,17 @@ def revise_ranking(
         ranking.tiers, ranking.flagged = tiers, flagged
         ranking.duration_ms = duration_ms
         ranking.instruction_version = ranking.current_version if instruction_version is None else instruction_version
-        ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version"])
+        facts = ranking_facts(Judgement(tiers, flagged), ranking.canary_id, ranking.shown_order)
+        ranking.has_tie, ranking.num_flagged, ranking.num_judged, ranking.canary = facts
+        ranking.save(update_fields=["revision", "revised_at", "tiers", "flagged", "duration_ms", "instruction_version",
+                                    "has_tie", "num_flagged", "num_judged", "canary"])
         # Lock the prompt before reading its rankings, as a submission does (its counter update).
         rankings = Prompt.objects.select_for_update().filter(pk=ranking.prompt_id).values_list(
             "num_rankings", flat=True).get()
-        store_prompt_agreement(ranking.prompt_id, ranking.canary_id, ranking.project, rankings)
+        # The prompt's stored quality figures (quality_store.store_prompt_stats) and adaptive
+        # overlap's decision, from the same agreement.
+        store_prompt_agreement(ranking.prompt_id, ranking.canary_id, ranking.project, rankings,
+                               thumbs=ranking.feedback == Project.Feedback.THUMBS)
     RANKINGS_REVISED.inc()
     return ranking, True
 

@@ -3,7 +3,11 @@ PostgreSQL (100,000 prompts: 300,000 rankings, 1.8 M labeler pairs), against the
 records serialised from memory with no database, measured in the same run.
 
     .venv/bin/python bench/export_pairs.py [--prompts 10000,100000] [--chars 300]
-        [--database-url postgres://postgres@127.0.0.1:5432/lh_export_bench] [--keep]
+        [--database-url postgres://postgres@127.0.0.1:5432/lh_export_bench] [--keep] [--conversations]
+
+With --conversations each size is built twice, with plain prompts and with the same prompts as
+6-turn conversations (about 2 KB of messages), and the two exports are compared (issue 14: the
+conversational export at least 70% of the plain one's pairs/s, memory flat); no ceiling then.
 
 For each size the data is built once (bulk_create in batches; rankings are random permutations,
 no ties, no flags, so every ranking gives 6 pairs) and its tables are vacuumed and analyzed, as
@@ -57,8 +61,19 @@ def ensure_database(database_url: str) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
 
 
-def build_project(slug: str, prompts: int, chars: int) -> None:
-    """P prompts x 4 completions, each ranked by the same 3 labelers (random order, no ties)."""
+TURN_CHARS = 330  # six turns of about 330 characters: about 2 KB of messages per conversation
+
+
+def conversation(block: str, i: int, last: str) -> list[dict]:
+    roles = ["system", "user", "assistant", "user", "assistant"]
+    turns = [{"role": role, "content": block[(i * 131 + k * 7919) % 150_000:][:TURN_CHARS]}
+             for k, role in enumerate(roles)]
+    return [*turns, {"role": "user", "content": last}]
+
+
+def build_project(slug: str, prompts: int, chars: int, conversational: bool = False) -> None:
+    """P prompts x 4 completions, each ranked by the same 3 labelers (random order, no ties);
+    `conversational`: each prompt a 6-turn conversation ending with the same text."""
     from datetime import timedelta
 
     from django.contrib.auth import get_user_model
@@ -77,10 +92,12 @@ def build_project(slug: str, prompts: int, chars: int) -> None:
     batch = 5000
     for start in range(0, prompts, batch):
         with transaction.atomic():
+            texts = {i: f"Question {i}: " + block[i % 150_000:][:chars // 2]
+                     for i in range(start, min(start + batch, prompts))}
             made = Prompt.objects.bulk_create(
-                Prompt(project=project, external_id=f"p{i}", text=f"Question {i}: " + block[i % 150_000:][:chars // 2],
-                       num_completions=COMPLETIONS, num_rankings=LABELERS)
-                for i in range(start, min(start + batch, prompts))
+                Prompt(project=project, external_id=f"p{i}", text=text, num_completions=COMPLETIONS,
+                       num_rankings=LABELERS, messages=conversation(block, i, text) if conversational else None)
+                for i, text in texts.items()
             )
             completions = Completion.objects.bulk_create(
                 Completion(prompt=prompt, position=j, text=block[(prompt.pk * 31 + j * 977) % 150_000:][:chars])
@@ -104,6 +121,9 @@ def build_project(slug: str, prompts: int, chars: int) -> None:
                         duration_ms=rng.randrange(5_000, 90_000))
                 for a, order in zip(assignments, orders, strict=True)
             )
+    from annotations.quality_store import refresh_project_stats
+
+    refresh_project_stats(project.pk)  # the stored quality figures (bench/quality_report.py reads them)
     print(f"  built {slug}: {prompts} prompts, {prompts * COMPLETIONS} completions, {prompts * LABELERS} rankings",
           flush=True)
 
@@ -171,7 +191,7 @@ def measure(kind: str, slug: str, out: Path) -> dict:
             "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before, "bytes": size}
 
 
-def ensure_project(slug: str, prompts: int, chars: int, reuse: bool) -> bool:
+def ensure_project(slug: str, prompts: int, chars: int, reuse: bool, conversational: bool = False) -> bool:
     """Build the project of that size, or with `reuse` keep one already built; True if built."""
     from annotations.models import Project, Ranking
 
@@ -179,7 +199,7 @@ def ensure_project(slug: str, prompts: int, chars: int, reuse: bool) -> bool:
     if reuse and built and Ranking.objects.filter(project=built).count() == prompts * LABELERS:
         return False
     started = time.perf_counter()
-    build_project(slug, prompts, chars)
+    build_project(slug, prompts, chars, conversational)
     print(f"  (built in {time.perf_counter() - started:.0f}s)", flush=True)
     return True
 
@@ -195,6 +215,8 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=300, help="characters per completion (prompt: half)")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--keep", action="store_true", help="reuse projects already built at these sizes")
+    parser.add_argument("--conversations", action="store_true",
+                        help="compare plain prompts with the same prompts as 6-turn conversations")
     parser.add_argument("--child", choices=["export", "ceiling"], help=argparse.SUPPRESS)
     parser.add_argument("--slug", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -211,6 +233,23 @@ def main() -> None:
     sizes = [int(s) for s in args.prompts.split(",")]
     print(f"export bench: {sizes} prompts x {COMPLETIONS} completions x {LABELERS} labelers, "
           f"{args.chars} chars per completion, database {args.database_url}", flush=True)
+    if args.conversations:
+        for prompts in sizes:
+            results = {}
+            for label in ("plain", "conversations"):
+                slug = f"bench-export-{prompts}" + ("-chat" if label == "conversations" else "")
+                ensure_project(slug, prompts, args.chars, reuse=args.keep, conversational=label == "conversations")
+                settle_tables()
+                results[label] = run_child(args.database_url, "export", slug)
+                r = results[label]
+                print(f"  {prompts:>7} prompts, {label}: {r['pairs']:,} pairs in {r['seconds']:.2f}s = "
+                      f"{r['pairs_per_s']:,.0f} pairs/s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                      f"{r['bytes'] / 1e6:,.0f} MB written", flush=True)
+            share = results["conversations"]["pairs_per_s"] / results["plain"]["pairs_per_s"]
+            print(f"  {prompts:>7} prompts: conversations at {share:.0%} of the plain export's pairs/s "
+                  f"(target >= 70%)", flush=True)
+        return
+
     rows = []
     for prompts in sizes:
         slug = f"bench-export-{prompts}"

@@ -3,7 +3,12 @@ into PostgreSQL through LabelHub's importer, against the ceiling of a raw Postgr
 rows into the same tables, measured in the same run.
 
     .venv/bin/python bench/import_prompts.py [--prompts 100000] [--completions 4] [--chars 600]
-        [--database-url postgres://postgres@127.0.0.1:5432/lh_import_bench] [--runs 1]
+        [--database-url postgres://postgres@127.0.0.1:5432/lh_import_bench] [--runs 1] [--conversations]
+
+With --conversations the importer runs twice in each run instead: on the plain file, then on the same
+prompts as conversations of 6 turns (system, then user and assistant in turn, ending with the user;
+about 2 KB of messages) with the same completions, and prints the conversations' completions/s as a
+share of the plain file's (issue 14 asks for at least 70%).
 
 The database is created if missing and its prompt tables are emptied before every measurement. Each
 measurement runs in a fresh subprocess, so the peak RSS reported (getrusage ru_maxrss) is that of the
@@ -43,6 +48,25 @@ def write_prompt_set(path: Path, prompts: int, completions: int, chars: int) -> 
                 texts.append(block[start:start + chars])
             prompt = f"Question {i}: " + block[(i * 7919) % 300_000:][:120]
             out.write(json.dumps({"id": f"bench-{i}", "prompt": prompt, "completions": texts}) + "\n")
+
+
+TURN_CHARS = 330  # six turns of about 330 characters: about 2 KB of messages per conversation
+
+
+def write_conversations(path: Path, plain: Path) -> None:
+    """The plain file's prompts as 6-turn conversations ending with the prompt, same completions."""
+    rng = random.Random(7)
+    block = " ".join(rng.choice(WORDS) for _ in range(400_000))
+    roles = ["system", "user", "assistant", "user", "assistant"]
+    with plain.open("rb") as source, path.open("w", encoding="utf-8") as out:
+        for line in source:
+            row = json.loads(line)
+            turns = []
+            for role in roles:
+                start = rng.randrange(0, len(block) - TURN_CHARS - 1)
+                turns.append({"role": role, "content": block[start:start + TURN_CHARS]})
+            turns.append({"role": "user", "content": row.pop("prompt")})
+            out.write(json.dumps({"id": row["id"], "messages": turns, "completions": row["completions"]}) + "\n")
 
 
 def empty_tables() -> None:
@@ -90,7 +114,7 @@ def child_copy_ceiling(path: str, slug: str) -> dict:
             row = orjson.loads(line)
             prompt_id = first_id + n_prompts
             p_out.write(f"{prompt_id}\t{project.pk}\t{prompt_set.pk}\t{copy_text(row['id'])}\t"
-                        f"{copy_text(row['prompt'])}\t{{}}\t{len(row['completions'])}{prompt_layout.tail}")
+                        f"{copy_text(row['prompt'])}\t{{}}\t{len(row['completions'])}\t\\N{prompt_layout.tail}")
             for position, text in enumerate(row["completions"], start=1):
                 c_out.write(f"{prompt_id}\t{position}\t{copy_text(text)}\tuploaded\t{completion_layout.tail}")
             n_prompts += 1
@@ -124,6 +148,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--keep-file", help="reuse or keep the generated file at this path")
+    parser.add_argument("--conversations", action="store_true",
+                        help="compare the plain file's import with the same prompts as 6-turn conversations")
     parser.add_argument("--child", choices=["import", "ceiling"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--slug", help=argparse.SUPPRESS)
@@ -150,6 +176,29 @@ def main() -> None:
         write_prompt_set(path, args.prompts, args.completions, args.chars)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
     Project.objects.get_or_create(slug="bench-import", defaults={"name": "bench"})
+
+    if args.conversations:
+        chats = path.with_name(path.stem + "-conversations.jsonl")
+        if not chats.exists():
+            write_conversations(chats, path)
+        per_prompt = chats.stat().st_size / args.prompts
+        print(f"wrote {chats} ({chats.stat().st_size / 1e6:.0f} MB, {per_prompt:,.0f} bytes a line)")
+        for run in range(1, args.runs + 1):
+            rates = {}
+            for label, source in (("plain", path), ("conversations", chats)):
+                empty_tables()
+                result = run_child("import", source, "bench-import", args.database_url)
+                rates[label] = result["completions"] / result["seconds"]
+                print(f"run {run}: {label}: {result['prompts']} prompts, {result['completions']} completions in "
+                      f"{result['seconds']:.2f} s = {rates[label]:,.0f} completions/s, "
+                      f"peak RSS {result['peak_rss_mb']:.0f} MB")
+            empty_tables()
+            print(f"run {run}: conversations at {rates['conversations'] / rates['plain']:.0%} of the plain "
+                  f"importer's completions/s")
+        if not args.keep_file:
+            path.unlink()
+            chats.unlink()
+        return
 
     for run in range(1, args.runs + 1):
         empty_tables()

@@ -162,15 +162,38 @@ def main() -> None:
 
     ensure_database(args.database_url)
     setup_django(args.database_url)
-    from django.db import connection
-
     tokens = build_project(args.prompts, args.clients, max_labelers_per_prompt=args.max_labelers,
                            agreement_target=args.agreement_target)
+    results = run_loop(args.database_url, tokens, args.seconds, args.client_processes, args.workers, args.threads,
+                       args.server, args.options)
+    if results["errors"]:
+        print("errors:", results["errors"][:10])
+    setup = "deployed settings" if args.workers is None and args.threads is None else \
+        f"{args.workers or 'conf'} workers × {args.threads or 'conf'} threads"
+    setup += f", {args.options}" if args.options else ""
+    print(f"{args.clients} clients in {args.client_processes} processes, {args.server} ({setup}), "
+          f"{args.prompts} prompts, "
+          f"{args.seconds:g} s measured after {WARM_UP_SECONDS:g} s warm-up")
+    print(f"  rankings/s: {results['rankings_per_s']:.1f} ({len(results['loop'])} rankings)")
+    for kind in ("next", "ranking", "loop"):
+        if results[kind]:
+            print(f"  {kind:<8} p50 {results[kind + '_p50']:7.1f} ms   p99 {results[kind + '_p99']:7.1f} ms")
+    print(f"  CPU per ranking (next + ranking), over {results['rankings_run']} rankings: " + ", ".join(
+        f"{name} {ms:.2f} ms" for name, ms in results["cpu_ms_per_ranking"].items()))
+
+
+def run_loop(database_url: str, tokens: list[str], seconds: float, client_processes: int = 4,
+             workers: int | None = None, threads: int | None = None, server_kind: str = "granian",
+             options: str = "") -> dict:
+    """One client per token against the production web server on the database (Django set up on it):
+    latencies (ms) of each kind, their p50/p99, rankings/s, and CPU ms per ranking of each process group."""
+    from django.db import connection
+
     results: dict = {"next": [], "ranking": [], "loop": [], "errors": [], "all": 0}
     spawn = multiprocessing.get_context("spawn")
     with (
-        web_server(args.database_url, args.workers, args.threads, args.server, args.options) as (base, server_process),
-        spawn.Pool(args.client_processes) as pool,
+        web_server(database_url, workers, threads, server_kind, options) as (base, server_process),
+        spawn.Pool(client_processes) as pool,
     ):
         address = urlsplit(base)  # warm each worker up
         for token in tokens:
@@ -185,8 +208,8 @@ def main() -> None:
         clients = [child.pid for child in pool._pool]  # noqa: SLF001 - to read their CPU time
         cpu_before = {name: cpu_seconds(group) for name, group in process_groups(server, clients).items()}
         now = time.perf_counter()
-        count_from, stop_at = now + WARM_UP_SECONDS, now + WARM_UP_SECONDS + args.seconds
-        shares = [tokens[i::args.client_processes] for i in range(args.client_processes)]
+        count_from, stop_at = now + WARM_UP_SECONDS, now + WARM_UP_SECONDS + seconds
+        shares = [tokens[i::client_processes] for i in range(client_processes)]
         running = pool.starmap_async(client_process, [(base, share, stop_at, count_from) for share in shares if share])
         # A second before the measurement the tables hold a history of assignments and rankings:
         # give the planner statistics of it, as autovacuum's analyze does in a project in use. This
@@ -203,22 +226,14 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM annotations_ranking")
             rankings_run = cursor.fetchone()[0] - rankings_before  # warm-up included, as the CPU times are
-    if results["errors"]:
-        print("errors:", results["errors"][:10])
-    loops = results["loop"]
-    setup = "deployed settings" if args.workers is None and args.threads is None else \
-        f"{args.workers or 'conf'} workers × {args.threads or 'conf'} threads"
-    setup += f", {args.options}" if args.options else ""
-    print(f"{args.clients} clients in {args.client_processes} processes, {args.server} ({setup}), "
-          f"{args.prompts} prompts, "
-          f"{args.seconds:g} s measured after {WARM_UP_SECONDS:g} s warm-up")
-    print(f"  rankings/s: {len(loops) / args.seconds:.1f} ({len(loops)} rankings)")
+    results["rankings_run"] = rankings_run
+    results["rankings_per_s"] = len(results["loop"]) / seconds
     for kind in ("next", "ranking", "loop"):
-        values = results[kind]
-        if values:
-            print(f"  {kind:<8} p50 {percentile(values, 0.5):7.1f} ms   p99 {percentile(values, 0.99):7.1f} ms")
-    print(f"  CPU per ranking (next + ranking), over {rankings_run} rankings: " + ", ".join(
-        f"{name} {seconds / max(rankings_run, 1) * 1000:.2f} ms" for name, seconds in cpu.items()))
+        if results[kind]:
+            results[kind + "_p50"], results[kind + "_p99"] = (percentile(results[kind], 0.5),
+                                                              percentile(results[kind], 0.99))
+    results["cpu_ms_per_ranking"] = {name: used / max(rankings_run, 1) * 1000 for name, used in cpu.items()}
+    return results
 
 
 if __name__ == "__main__":

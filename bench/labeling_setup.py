@@ -115,7 +115,7 @@ def web_server(database_url: str, workers: int | None = None, threads: int | Non
                    "--workers", str(workers or 3), "--threads", str(threads or 2), *options.split()]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts the workers slowly
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break

@@ -22,6 +22,21 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture
+def fast_passwords(settings):
+    """For tests that log in or make users by the dozen: each PBKDF2 hash takes 1,000,000 iterations."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def eager():
+    """Tasks run in the calling process (as without Redis), whatever the test mode."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
 def project(db):
     return make_project("helpful", name="Helpfulness")
 

@@ -4,7 +4,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from annotations.consensus import Judgement
 from annotations.models import Assignment, Completion, Prompt, Ranking
+from annotations.quality_stats import ranking_facts
+from annotations.quality_store import store_prompt_stats
 
 from .factories import completion_ids
 
@@ -28,6 +31,12 @@ def rank(prompt: Prompt, labeler, tiers: list[list[int]], flagged: list[int] = (
         revision=revision,
     )
     Prompt.objects.filter(pk=prompt.pk).update(num_rankings=Ranking.objects.filter(prompt=prompt).count())
+    # The stored quality figures, as submit and revise store them (--exclude-labelers-below reads them).
+    canaries = Completion.objects.filter(prompt=prompt, source=Completion.Source.CANARY)
+    canary = canaries.values_list("pk", flat=True).first()
+    facts = ranking_facts(Judgement(tiers_ids, flagged_ids), canary, shown)
+    Ranking.objects.filter(pk=ranking.pk).update(**facts._asdict())
+    store_prompt_stats(prompt.pk, canary)
     return ranking
 
 

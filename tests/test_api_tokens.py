@@ -9,11 +9,7 @@ from rest_framework.test import APIClient
 
 from .factories import PASSWORD, make_user
 
-
-@pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    # Each login hashes the password with 1,000,000 PBKDF2 iterations; these tests log in dozens of times.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # these tests log in dozens of times
 
 
 @pytest.fixture

@@ -17,25 +17,11 @@ from annotations.export.job import run_export
 from annotations.export.options import ExportOptions
 from annotations.models import Export
 from annotations.tasks import export_pairs_task
-from labelhub.celery import app as celery_app
 
 from .export_builders import rank
 from .factories import make_prompt, make_user
 
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Users are made by the dozen here; their passwords need no slow hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def eager():
-    """Tasks run in the calling process (as without Redis), whatever the test mode."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
+pytestmark = pytest.mark.usefixtures("fast_passwords")  # users are made by the dozen here
 
 
 @pytest.fixture

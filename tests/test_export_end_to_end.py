@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from annotations.export.options import PAIR_COLUMNS
-from labelhub.celery import app as celery_app
 
 from .factories import make_prompt, make_user
 
@@ -152,16 +151,8 @@ def rita_project(rita):
     return rita.memberships.get().project
 
 
-@pytest.fixture
-def eager_after_commit():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
-
-
 def test_rank_export_eagerly_download_and_load(
-    api, rita, tmp_path, hf_offline, eager_after_commit, django_capture_on_commit_callbacks
+    api, rita, tmp_path, hf_offline, eager, django_capture_on_commit_callbacks
 ):
     """The same flow without a broker: the job runs in the request, once the export is committed."""
     project = rita_project(rita)

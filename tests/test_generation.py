@@ -12,7 +12,6 @@ from annotations.generating import MAX_EXTRA_ASKS, generation_status, run_genera
 from annotations.generation import Generated, GenerationConfig, backoff_delay, normalized_text
 from annotations.models import Completion, GenerationJob, Prompt
 from annotations.tasks import generate_completions
-from labelhub.celery import app as celery_app
 
 from .factories import PASSWORD, make_project, make_prompt
 from .llm_server import FakeLLM
@@ -233,16 +232,7 @@ def test_command_fails_with_exit_status_when_completions_failed(db, llm, setting
 # --- API and page ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def eager_tasks():
-    """Run queued tasks in the test's process even when REDIS_URL is set: these tests have no worker."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
-
-
-def test_api_starts_generation_and_reports_progress(db, api, ada, llm, fast_retries, eager_tasks,
+def test_api_starts_generation_and_reports_progress(db, api, ada, llm, fast_retries, eager,
                                                     django_capture_on_commit_callbacks):
     project = generating_project(llm)
     make_prompt(project, 0)
@@ -284,7 +274,7 @@ def test_admin_page_shows_progress_failures_and_errors_as_text(db, ada, llm, dja
     assert 'data-action="generate"' in html and 'type="file"' in html
 
 
-def test_admin_page_button_queues_the_job_once_it_is_committed(db, ada, llm, fast_retries, eager_tasks,
+def test_admin_page_button_queues_the_job_once_it_is_committed(db, ada, llm, fast_retries, eager,
                                                                django_capture_on_commit_callbacks):
     project = generating_project(llm)
     make_prompt(project, 2)

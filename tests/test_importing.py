@@ -140,7 +140,7 @@ def test_one_completion_is_accepted_when_generation_is_on(project):
          "line 2: invalid UTF-8 (byte 0xe9 at byte 16 of the line)"),
         (b'{"prompt": "fine"}\n\n{"prompt": "x",}\n', "line 3: invalid JSON (trailing comma is not allowed)"),
         (b'["a list"]\n', "line 1: expected a JSON object, got a list"),
-        (b'{"id": "a", "completions": ["x", "y"]}\n', 'line 1: "prompt" is missing'),
+        (b'{"id": "a", "completions": ["x", "y"]}\n', 'line 1: "prompt" is missing (or give "messages")'),
         (b'{"prompt": "   "}\n', 'line 1: "prompt" is empty'),
         (b'{"prompt": 42}\n', 'line 1: "prompt" must be a string, not a number'),
         (b'{"prompt": "x", "completions": "a, b"}\n', 'line 1: "completions" must be a list of strings'),

@@ -109,7 +109,7 @@ def test_prompt_agreement_is_stored_with_each_ranking_as_the_quality_report_meas
         elif user is bob:
             assert prompt.agreement == 1.0
     assert prompt.agreement == pytest.approx(1 / 3)
-    assert quality_report(project).prompt_agreements == [pytest.approx(prompt.agreement)]
+    assert list(quality_report(project).agreement_counts.items()) == [(pytest.approx(prompt.agreement), 1)]
 
 
 def test_prompt_agreement_leaves_the_canary_out(project, alice, bob):

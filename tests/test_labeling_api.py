@@ -16,7 +16,7 @@ def test_next_returns_prompt_and_completions_in_shown_order(api, project, alice)
     response = _next(api, alice)
     assert response.status_code == 200
     body = response.json()
-    assert body["prompt"] == {"id": prompt.pk, "text": prompt.text}
+    assert body["prompt"] == {"id": prompt.pk, "text": prompt.text, "messages": None}
     assignment = Assignment.objects.get(pk=body["assignment"])
     assert [c["id"] for c in body["completions"]] == assignment.shown_order
     assert sorted(assignment.shown_order) == sorted(prompt.completions.values_list("pk", flat=True))

@@ -32,10 +32,8 @@ from annotations.export.options import ExportOptions
 from annotations.models import Assignment
 from annotations.team import create_invite
 
-from .export_builders import rank
-from .factories import PASSWORD, make_project, make_prompt, make_user
+from .factories import PASSWORD, ROLES, make_prompt, make_role_world, make_user
 
-ROLES = ("anonymous", "labeler", "other_labeler", "researcher", "project_admin", "site_admin")
 # Routes left to Django's admin (see the module docstring); their two rows below still run.
 COVERED_ELSEWHERE = ("admin/",)
 API_METHODS = ("get", "post", "put", "patch", "delete")
@@ -113,6 +111,12 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int, int]] = {
     ("admin/auth/user/", "GET"): (302, 302, 302, 302, 302, 200),
     # --- the API -------------------------------------------------------------------------------
     ("api/auth/token/", "POST"): (200, 200, 200, 200, 200, 200),  # the body's credentials decide
+    ("api/auth/token/", "DELETE"): (401, 204, 204, 204, 204, 204),  # revokes the caller's own token
+    ("api/projects/<slug:slug>/leaderboard/", "GET"): (401, 403, 404, 200, 200, 200),
+    # --- operations: probes for load balancers, metrics off unless METRICS_ENABLED -------------
+    ("healthz", "GET"): (200, 200, 200, 200, 200, 200),
+    ("readyz", "GET"): (200, 200, 200, 200, 200, 200),
+    ("metrics", "GET"): (404, 404, 404, 404, 404, 404),
     ("api/schema/", "GET"): (200, 200, 200, 200, 200, 200),
     ("api/docs/", "GET"): (200, 200, 200, 200, 200, 200),
     ("api/projects/", "GET"): (401, 200, 200, 200, 200, 200),
@@ -245,22 +249,9 @@ def build_url(route: str, kwargs: dict) -> str:
 @pytest.fixture
 def world(db, settings) -> World:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    project = make_project("helpful", name="Helpfulness")
-    other = make_project("other")
-    lab = make_user("lab", "labeler", project)
-    peer = make_user("peer", "labeler", project)
-    users = {
-        "anonymous": None,
-        "labeler": lab,
-        "other_labeler": make_user("olga", "labeler", other),
-        "researcher": make_user("rita", "researcher", project),
-        "project_admin": make_user("pam", "admin", project),
-        "site_admin": make_user("ada", "admin"),
-    }
+    project, users, first = make_role_world()
+    lab = users["labeler"]
     make_user("newbie")
-    first = make_prompt(project, 3, external_id="p1")
-    rank(first, lab, [[2], [1], [3]])
-    rank(first, peer, [[1], [2], [3]])
     second = make_prompt(project, 3, external_id="p2")
     # The labeler's open reservation (as tasks/next makes it), and the assignment they submitted.
     reserved = next_assignment(project, lab)

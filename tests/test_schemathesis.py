@@ -16,10 +16,8 @@ from annotations.assignment import next_assignment
 from annotations.export.job import create_export, run_export
 from annotations.export.options import ExportOptions
 
-from .export_builders import rank
-from .factories import make_project, make_prompt, make_user
+from .factories import ROLES, make_prompt, make_role_world
 
-ROLES = ("anonymous", "labeler", "other_labeler", "researcher", "project_admin", "site_admin")
 MAX_EXAMPLES = 4
 CHECKS = [getattr(checks, name) for name in (
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance",
@@ -28,23 +26,9 @@ CHECKS = [getattr(checks, name) for name in (
 
 def build_world() -> dict:
     """The same small project as the permission matrix: rankings, a reservation, a finished export."""
-    project = make_project("helpful", name="Helpfulness")
-    other = make_project("other")
-    lab = make_user("lab", "labeler", project)
-    peer = make_user("peer", "labeler", project)
-    users = {
-        "anonymous": None,
-        "labeler": lab,
-        "other_labeler": make_user("olga", "labeler", other),
-        "researcher": make_user("rita", "researcher", project),
-        "project_admin": make_user("pam", "admin", project),
-        "site_admin": make_user("ada", "admin"),
-    }
-    first = make_prompt(project, 3, external_id="p1")
-    rank(first, lab, [[2], [1], [3]])
-    rank(first, peer, [[1], [2], [3]])
+    project, users, _ = make_role_world()
     make_prompt(project, 3, external_id="p2")
-    reserved = next_assignment(project, lab)
+    reserved = next_assignment(project, users["labeler"])
     export = create_export(project, users["researcher"], ExportOptions.from_dict({}))
     run_export(export.pk)
     # Path parameters that name real objects, so that cases reach the views' logic, not only 404s.

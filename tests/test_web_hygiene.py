@@ -84,3 +84,13 @@ def test_instructions_page_never_carries_a_remote_image(project, pam):
     page = page_client(pam).get("/projects/helpful/instructions/").content.decode()
     assert "Read me" in page
     assert 'src="https://tracker.example' not in page
+
+
+def test_kto_csv_cells_that_start_a_formula_are_prefixed_with_a_quote(tmp_path, formula_prompt):
+    out = tmp_path / "kto"
+    call_command("export_pairs", "--project", "helpful", "--out", str(out), "--format", "csv", "--kind", "kto")
+    [path] = [p for p in out.iterdir() if p.suffix == ".csv"]
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["prompt"] for row in rows} == {"'@cmd|' /C calc'!A0"}
+    assert {row["completion"] for row in rows} >= {"'" + FORMULAS[0]}

@@ -6,6 +6,7 @@ one address, that pair is refused with 429 until the window passes, without the 
 Tokens expire LABELHUB_TOKEN_TTL_HOURS after they were issued: an expired token is deleted when it is
 next used (401 saying so), and asking again issues a new one."""
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, parsers, serializers, status
@@ -65,12 +66,14 @@ class ObtainToken(ObtainAuthToken):
         ],
     )
     def post(self, request, *args, **kwargs):
+        # Refused before the password is checked once the pair is locked out: the attempts after the
+        # tenth failure (the tenth itself is answered as the failure it is).
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if isinstance(username, str) and AxesProxyHandler.is_locked(request, {"username": username}):
+            return Response({"detail": LOCKED_OUT.format(minutes=lockout_minutes())},
+                            status=status.HTTP_429_TOO_MANY_REQUESTS)
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
-            # django-axes flags the request it was given (DRF's) when the pair is, or just became, locked out.
-            if getattr(request, "axes_locked_out", False):
-                return Response({"detail": LOCKED_OUT.format(minutes=lockout_minutes())},
-                                status=status.HTTP_429_TOO_MANY_REQUESTS)
             raise exceptions.ValidationError(serializer.errors)
         user = serializer.validated_data["user"]
         token, _ = Token.objects.get_or_create(user=user)

@@ -40,7 +40,7 @@ EXPORT_ID = OpenApiParameter("export_id", int, OpenApiParameter.PATH,
                              description="The export id that starting the export answered.")
 
 # The lecture's example: prompt 7 with completions 101, 102, 103 ranked 2, 1, 3 → tiers [[102], [101], [103]].
-PROMPT_EXAMPLE = {"id": 7, "text": "Explain what a reward model is in one paragraph."}
+PROMPT_EXAMPLE = {"id": 7, "text": "Explain what a reward model is in one paragraph.", "messages": None}
 COMPLETIONS_EXAMPLE = [
     {"id": 101, "text": "A reward model scores text; it is trained on human preferences..."},
     {"id": 102, "text": "A reward model is a network trained on pairs that people compared, chosen vs rejected..."},

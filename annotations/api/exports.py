@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from ..deletion import delete_export
 from ..export.job import TooManyExports, fail_export, start_export, zip_name
-from ..export.options import FORMATS, MARGINS, MODES, ExportOptions, ExportOptionsError
+from ..export.options import FORMATS, KINDS, MARGINS, MODES, ExportOptions, ExportOptionsError
 from ..models import Export
 from ..publishing import send_after_commit
 from ..ranking import FLAGGED_OPTIONS, TIES_OPTIONS
@@ -38,6 +38,8 @@ from .permissions import project_for, require_admin, require_exporter
 
 
 class ExportIn(serializers.Serializer):
+    kind = serializers.ChoiceField(KINDS, default="preference", help_text="preference: pairs (chosen, rejected); "
+                                   "kto: one row per judged completion (prompt, completion, label)")
     format = serializers.ChoiceField(FORMATS, default="jsonl")
     mode = serializers.ChoiceField(MODES, default="labeler")
     flagged = serializers.ChoiceField(FLAGGED_OPTIONS, default="drop")
@@ -155,11 +157,11 @@ class ProjectExports(APIView):
         summary="Start an export of pairwise preferences (researchers and admins)",
         description="The bundle is built by the worker: poll `GET /api/exports/{id}/` until `status` is `done`, "
                     "then download the zip. Unknown or contradictory options answer 400 naming the option. "
-                    "An identical export (same options) still queued or running is returned (200) instead of "
+                    "An identical export (same options) still queued or running is returned (202, its id) instead of "
                     "a new one; past the project's cap of active exports, 429; with the job queue unreachable, "
                     "503 (the export is marked failed).",
         request=ExportIn,
-        responses={202: ExportStartedOut, 200: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
+        responses={202: ExportStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
                    404: NOT_FOUND, 429: TOO_MANY, 503: UNAVAILABLE},
         examples=[
             OpenApiExample("JSONL with a test split", request_only=True,
@@ -180,7 +182,7 @@ class ProjectExports(APIView):
         except TooManyExports as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         if not created:
-            return Response({"id": export.pk, "status": export.status}, status=status.HTTP_200_OK)
+            return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)
         send_after_commit(export_pairs_task, kwargs={"export_id": export.pk},
                           on_unreachable=lambda message: fail_export(export.pk, message))
         return Response({"id": export.pk, "status": export.status}, status=status.HTTP_202_ACCEPTED)

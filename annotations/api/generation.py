@@ -81,10 +81,10 @@ class GenerationView(APIView):
         summary="Start generating the missing completions (project admins)",
         description="The worker asks the project's OpenAI-compatible server for completions until each prompt "
                     "has `n` (default: the project's target). Poll GET to follow it. While a job is queued or "
-                    "running, this returns that job (200) instead of starting another. 503 when the job queue "
+                    "running, this returns that job (202, its id) instead of starting another. 503 when the job queue "
                     "cannot be reached (the job is then marked failed).",
         request=GenerationIn,
-        responses={202: GenerationStartedOut, 200: GenerationStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
+        responses={202: GenerationStartedOut, 400: BAD_REQUEST, 403: FORBIDDEN,
                    404: NOT_FOUND, 503: UNAVAILABLE},
         examples=[OpenApiExample("Three per prompt", value={"n": 3}, request_only=True),
                   OpenApiExample("Queued", value={"id": 3, "status": "queued"}, response_only=True,
@@ -98,7 +98,7 @@ class GenerationView(APIView):
         n = body.validated_data.get("n")
         job, created = start_generation(project, n)
         if not created:  # already queued or running: that job, not a second run of it
-            return Response({"id": job.pk, "status": job.status}, status=status.HTTP_200_OK)
+            return Response({"id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
         send_after_commit(generate_completions, kwargs={"project_id": project.pk, "n": n, "job_id": job.pk},
                           on_unreachable=lambda message: fail_generation(job.pk, message))
         return Response({"id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)

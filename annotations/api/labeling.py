@@ -25,7 +25,7 @@ from .docs import (
     ErrorOut,
     detail_example,
 )
-from .serializers import OwnRankingOut, RankingIn, RankingOut, RecentRankingOut, TextRef
+from .serializers import OwnRankingOut, PromptRef, RankingIn, RankingOut, RecentRankingOut, TextRef
 
 # Members who see the project but are not its labelers (researchers, admins, site admins).
 NOT_A_LABELER = OpenApiResponse(ErrorOut, description="A member of the project who is not one of its labelers.",
@@ -70,7 +70,7 @@ ASSIGNMENT_404 = OpenApiResponse(ErrorOut, description="Not your assignment, no 
 TaskOut = inline_serializer("TaskOut", {
     "assignment": serializers.IntegerField(),
     "project": serializers.SlugField(),
-    "prompt": TextRef(),
+    "prompt": PromptRef(),
     "completions": TextRef(many=True, help_text="In the order to show them."),
     "instructions_version": serializers.IntegerField(allow_null=True),
     "reserved_until": serializers.DateTimeField(),
@@ -86,7 +86,7 @@ def task_payload(assignment, project) -> dict:
     return {
         "assignment": assignment.pk,
         "project": project.slug,
-        "prompt": {"id": assignment.prompt_id, "text": assignment.prompt.text},
+        "prompt": {"id": assignment.prompt_id, "text": assignment.prompt.text, "messages": assignment.prompt.messages},
         "completions": [{"id": cid, "text": text} for cid, text in assignment.shown_completions],
         "instructions_version": project.instructions_version,
         "reserved_until": assignment.reserved_until,

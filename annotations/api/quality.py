@@ -41,7 +41,7 @@ def agreement_payload(report: QualityReport, with_usernames: bool) -> dict:
             "pairwise_agreement": _round(report.pairwise_agreement),
             "kendalls_w": _round(report.kendalls_w),
             "krippendorff_alpha": _round(report.krippendorff_alpha),
-            "prompts_compared": len(report.prompt_agreements),
+            "prompts_compared": report.prompts_compared,
             "rankings": report.rankings,
             "consensus_method": "ranked_pairs",
         },

@@ -96,6 +96,10 @@ class ProjectIn(ProjectSettingsIn):
     others take their defaults)."""
 
     slug = serializers.CharField(help_text="Letters, digits, hyphens and underscores; unique; part of the URLs.")
+    # Chosen once, at creation: a thumbs judgement is stored as tiers [ups, downs], which a later
+    # switch to ranking would misread.
+    feedback = serializers.ChoiceField(Project.Feedback.choices, default=Project.Feedback.RANKING,
+                                       help_text="ranking: order the completions; thumbs: up or down for each one.")
     instructions = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
                                          help_text="Markdown, shown to labelers before their first task.")
 
@@ -129,9 +133,10 @@ class ProjectOut(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = [
-            "slug", *SETTINGS_FIELDS, "prompts", "completions", "rankings", "prompts_complete",
+            "slug", "feedback", *SETTINGS_FIELDS, "prompts", "completions", "rankings", "prompts_complete",
             "instructions_version", "created_at",
         ]
+        read_only_fields = ["feedback"]
 
     def get_instructions_version(self, project: Project) -> int | None:
         return getattr(project, "instructions_version", None)
@@ -207,11 +212,17 @@ def _whole_number(name: str, least: int, **kwargs) -> serializers.IntegerField:
 
 
 class RankingIn(serializers.Serializer):
-    """A ranking: every shown completion exactly once across `tiers` and `flagged`."""
+    """A ranking: every shown completion exactly once across `tiers` (or, in a thumbs project,
+    `thumbs`) and `flagged`."""
 
     default_error_messages = {"invalid": 'the body must be a JSON object with "tiers"'}
 
-    tiers = Tiers(help_text="Best first; each tier is a list of completion ids, a tier of several is a tie.")
+    tiers = Tiers(required=False, help_text="Best first; each tier is a list of completion ids, a tier of several "
+                                            "is a tie. Required in ranking projects, refused in thumbs projects.")
+    thumbs = serializers.DictField(
+        child=serializers.CharField(), required=False,
+        help_text='Thumbs projects only: completion id → "up" or "down", for every completion not flagged.',
+    )
     flagged = IdList(default=list, help_text="Completions judged nonsensical, confusing or irrelevant.")
     duration_ms = _whole_number("duration_ms", 0, help_text="Time spent on the task, in milliseconds.")
     # The version the labeler was shown (from tasks/next); defaults to the current one.
@@ -241,12 +252,24 @@ class TextRef(serializers.Serializer):
     text = serializers.CharField()
 
 
+class MessageOut(serializers.Serializer):
+    role = serializers.CharField(help_text="system, user or assistant")
+    content = serializers.CharField()
+
+
+class PromptRef(TextRef):
+    """A prompt as the labeling loop gives it: for a conversation `text` is its last user message
+    and `messages` the whole conversation; a plain prompt has `messages` null."""
+
+    messages = MessageOut(many=True, allow_null=True, default=None)
+
+
 class OwnRankingOut(serializers.Serializer):
     """A labeler's submitted ranking, as the labeling page reopens it."""
 
     assignment = serializers.IntegerField()
     project = serializers.SlugField()
-    prompt = TextRef()
+    prompt = PromptRef()
     completions = TextRef(many=True, help_text="In the order they were shown.")
     tiers = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     flagged = serializers.ListField(child=serializers.IntegerField())

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ..models import InstructionVersion, Project
 from .options import ExportOptions
-from .reading import excluded_labelers, rankings_to_export, stream_prompts
+from .reading import excluded_labelers, has_conversations, rankings_to_export, stream_prompts
 from .writers import Counts, PairsResult, sha256_of, write_file_atomically, write_pairs
 
 PROGRESS_EVERY_SECONDS = 0.5
@@ -90,11 +90,15 @@ def write_bundle(
             last_report[0] = now
             progress(min(0.95, 0.95 * rankings_done / total))
 
-    result = write_pairs(stream_prompts(project, options, excluded), options, out_dir, pseudonym, on_prompt)
+    conversational = has_conversations(project)
+    thumbs = project.feedback == Project.Feedback.THUMBS
+    result = write_pairs(stream_prompts(project, options, excluded), options, out_dir, pseudonym, on_prompt,
+                         conversational=conversational, thumbs=thumbs)
     counts = _counts_dict(result, len(excluded))
     versions = instruction_versions(project, result)
     version = labelhub_version()
-    card = dataset_card(project, options, counts, versions, result, version)
+    prompt_format = "conversational" if conversational else "plain"
+    card = dataset_card(project, options, counts, versions, result, version, prompt_format)
     write_file_atomically(out_dir / "README.md", card.encode())
     checksums = {name: result.sha256.get(name) or sha256_of(out_dir / name) for name in [*result.files, "README.md"]}
     manifest = {
@@ -108,8 +112,12 @@ def write_bundle(
             "criterion": project.criterion,
             "labelers_per_prompt": project.labelers_per_prompt,
             "allow_ties": project.allow_ties,
+            "feedback": project.feedback,
         },
         "parameters": options.as_dict(),
+        # "conversational": every row in TRL's conversational format (the project has conversations;
+        # its plain prompts, if any, are one user message); "plain": prompts and completions as text.
+        "prompt_format": prompt_format,
         "columns": list(options.columns),
         "instructions_versions": versions,
         "rankings_without_instructions_version": result.rankings_by_version.get(None, 0),
@@ -138,6 +146,17 @@ COLUMN_DOCS = {
     "agreement": "share of the prompt's labelers who preferred chosen over rejected (0.5 for a tied pair)",
     "split": "train or test; all pairs of one prompt are in the same split",
     "margin": "TRL's optional margin",
+    "completion": "the judged completion",
+    "label": "true: a good completion (thumbs up, or the first tier of a ranking of two or more tiers); false: thumbs "
+             "down, the last tier of a ranking, or flagged",
+    "completion_id": "LabelHub's id of the completion",
+}
+CONVERSATIONAL_DOCS = {
+    "prompt": "the conversation shown to the labelers, a list of messages `{role, content}` ending with the user's "
+              "(a plain prompt is one user message)",
+    "chosen": 'the preferred reply, `[{"role": "assistant", "content": ...}]` (reward 1)',
+    "rejected": 'the other reply, `[{"role": "assistant", "content": ...}]` (reward 0)',
+    "completion": 'the judged reply, `[{"role": "assistant", "content": ...}]`',
 }
 MARGIN_DOCS = {
     "agreement": "`margin` = `agreement`: pairs more labelers agree on push the rewards further apart.",
@@ -187,6 +206,7 @@ def dataset_card(
     versions: list[dict[str, Any]],
     result: PairsResult,
     made_by_version: str,
+    prompt_format: str = "plain",
 ) -> str:
     names = options.pair_file_names()
     context = {
@@ -204,13 +224,19 @@ def dataset_card(
             for v in versions
         ],
         "file_names": names,
-        "columns": [(column, COLUMN_DOCS[column]) for column in options.columns],
+        "columns": [(column, (prompt_format == "conversational" and CONVERSATIONAL_DOCS.get(column))
+                     or COLUMN_DOCS[column]) for column in options.columns],
         "margin_doc": MARGIN_DOCS.get(options.margin or "", ""),
         "loader": LOADERS[options.format],
         "data_files": "{" + ", ".join(f'"{split}": "{name}"' for split, name in names.items()) + "}",
         "keep": '["chosen", "rejected", "margin"]' if options.margin else '["chosen", "rejected"]',
+        "keep_with_prompt": '["prompt", "chosen", "rejected", "margin"]' if options.margin
+        else '["prompt", "chosen", "rejected"]',
         "has_test": "test" in names,
         "adaptive": project.max_labelers_per_prompt > project.labelers_per_prompt,
+        "conversational": prompt_format == "conversational",
+        "kto": options.kind == "kto",
+        "thumbs": project.feedback == Project.Feedback.THUMBS,
     }
     context["leaderboard"], context["no_leaderboard"] = leaderboard_rows(project)
     context["leaderboard_groups"] = len({row["group"] for row in context["leaderboard"]})

@@ -11,12 +11,15 @@ FORMATS = ("jsonl", "parquet", "csv")
 MODES = ("labeler", "consensus")
 MARGINS = ("agreement", "rank-gap")
 SPLITS = ("train", "test")
+KINDS = ("preference", "kto")
 
 # The contract's columns, in order; `margin` is added only when asked for.
 PAIR_COLUMNS = (
     "prompt", "chosen", "rejected", "prompt_id", "chosen_id", "rejected_id",
     "chosen_rank", "rejected_rank", "labeler", "agreement", "split",
 )
+# TRL's unpaired preference format (KTOTrainer), one row per judged completion.
+KTO_COLUMNS = ("prompt", "completion", "label", "prompt_id", "completion_id", "labeler", "split")
 
 
 class ExportOptionsError(ValueError):
@@ -29,6 +32,7 @@ class ExportOptionsError(ValueError):
 
 @dataclass(frozen=True)
 class ExportOptions:
+    kind: str = "preference"
     format: str = "jsonl"
     mode: str = "labeler"
     flagged: str = "drop"
@@ -40,10 +44,14 @@ class ExportOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, allowed in (("format", FORMATS), ("mode", MODES), ("flagged", FLAGGED_OPTIONS),
+        for name, allowed in (("kind", KINDS), ("format", FORMATS), ("mode", MODES), ("flagged", FLAGGED_OPTIONS),
                               ("ties", TIES_OPTIONS)):
             if getattr(self, name) not in allowed:
                 raise ExportOptionsError(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.kind == "kto" and self.mode != "labeler":
+            raise ExportOptionsError("mode", "a kto export is one row per labeler's judgement: use mode labeler")
+        if self.kind == "kto" and self.margin is not None:
+            raise ExportOptionsError("margin", "a kto export has no pairs, so no margin")
         if self.margin is not None and self.margin not in MARGINS:
             raise ExportOptionsError("margin", f"must be one of {', '.join(MARGINS)}, got {self.margin!r}")
         threshold = self.exclude_labelers_below
@@ -70,6 +78,8 @@ class ExportOptions:
 
     @property
     def columns(self) -> tuple[str, ...]:
+        if self.kind == "kto":
+            return KTO_COLUMNS
         return PAIR_COLUMNS + (("margin",) if self.margin else ())
 
     @property
@@ -77,10 +87,11 @@ class ExportOptions:
         return SPLITS if self.test_fraction else ("train",)
 
     def pair_file_names(self) -> dict[str, str]:
-        """Split → file name: pairs.<ext>, or train.<ext> and test.<ext> with a test fraction."""
+        """Split → file name: pairs.<ext> (kto.<ext> for a kto export), or train.<ext> and test.<ext>
+        with a test fraction."""
         if self.test_fraction:
             return {split: f"{split}.{self.format}" for split in self.split_names}
-        return {"train": f"pairs.{self.format}"}
+        return {"train": f"{'kto' if self.kind == 'kto' else 'pairs'}.{self.format}"}
 
 
 def _is_number(value: object) -> bool:

@@ -31,6 +31,7 @@ class PromptRecord(NamedTuple):
     text: str
     completions: Mapping[int, str]
     canaries: frozenset[int] = frozenset()
+    messages: list[dict] | None = None  # a conversation's messages ([{"role", "content"}]); None: plain
 
 
 class RankingRecord(NamedTuple):
@@ -107,8 +108,10 @@ def prompt_rows(
     rankings: Sequence[RankingRecord],
     options: ExportOptions,
     pseudonym: Callable[[int], str],
+    thumbs: bool = False,
 ) -> PromptExport:
-    """The pairs and raw-ranking rows of one prompt.
+    """The pairs and raw-ranking rows of one prompt. In a thumbs project (`thumbs`) a ranking's
+    tiers are `[ups, downs]`: its pairs are each up above each down.
 
     labeler mode: each labeler's own pairs, `labeler` their pseudonym. consensus mode: the pairs of
     the prompt's consensus ranking (consensus.py), `labeler` null. In both, `agreement` is the
@@ -118,7 +121,10 @@ def prompt_rows(
     the labelers ranked them)."""
     split = split_of(prompt.public_id, options.test_fraction, options.seed)
     canaries = prompt.canaries
-    if canaries:
+    if canaries and thumbs:  # by position: an emptied tier stays, so ups stay ups
+        cleaned = [([[cid for cid in tier if cid not in canaries] for tier in r.tiers],
+                    [cid for cid in r.flagged if cid not in canaries]) for r in rankings]
+    elif canaries:
         cleaned = [without_completions(r.tiers, r.flagged, canaries) for r in rankings]
     else:
         cleaned = [(r.tiers, r.flagged) for r in rankings]
@@ -155,6 +161,39 @@ def prompt_rows(
         for name, ranking, (tiers, flagged) in zip(names, rankings, cleaned, strict=True)
     ]
     return PromptExport(split, rows, raw, identical_dropped)
+
+
+def conversation_of(prompt: PromptRecord) -> list[dict]:
+    """The prompt in TRL's conversational format: its messages, or a plain prompt as one user message."""
+    return prompt.messages if prompt.messages is not None else [{"role": "user", "content": prompt.text}]
+
+
+def kto_rows(
+    prompt: PromptRecord,
+    rankings: Sequence[RankingRecord],
+    pseudonym: Callable[[int], str],
+    thumbs: bool,
+) -> list[tuple[int, bool, str]]:
+    """(completion id, label, labeler) for every judged completion of every ranking, canaries left out.
+
+    Thumbs (tiers `[ups, downs]`): up → true, down → false. Ranking: the first tier → true and the
+    last → false when there are at least two tiers (the middle ones say neither). A flag → false."""
+    canaries = prompt.canaries
+    rows: list[tuple[int, bool, str]] = []
+    for ranking in rankings:
+        name = pseudonym(ranking.labeler_id)
+        tiers = ranking.tiers
+        if thumbs:
+            good, bad = (tiers[0], tiers[1]) if len(tiers) == 2 else ((), ())
+        else:
+            # Canaries out first (a tier left empty disappears), so "first" and "last" are the labeler's
+            # ranking of the real completions.
+            tiers, _ = without_completions(tiers, (), canaries)
+            good, bad = (tiers[0], tiers[-1]) if len(tiers) >= 2 else ((), ())
+        rows.extend([(cid, True, name) for cid in good if cid not in canaries])
+        rows.extend([(cid, False, name) for cid in bad if cid not in canaries])
+        rows.extend([(cid, False, name) for cid in ranking.flagged if cid not in canaries])
+    return rows
 
 
 def _same_strict_orders(cleaned: list[tuple[list[list[int]], list[int]]]) -> list[list[int]] | None:

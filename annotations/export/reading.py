@@ -28,17 +28,24 @@ def excluded_labelers(project: Project, threshold: float | None) -> set[int]:
     return {user_id for user_id, score in labeler_agreement(project).items() if score.agreement < threshold}
 
 
+def has_conversations(project: Project) -> bool:
+    """Whether any prompt of the project is a conversation: its export then uses TRL's
+    conversational format for every row (plain prompts as one user message)."""
+    return Prompt.objects.filter(project=project, messages__isnull=False).exists()
+
+
 def rankings_to_export(project: Project, excluded: set[int]):
     return Ranking.objects.filter(project=project).exclude(labeler_id__in=excluded)
 
 
 # One row per prompt: (prompt id, external id, text, completions [(id, text, is canary)], rankings
-# [(labeler id, tiers, flagged, shown order, instructions version, duration ms, submitted at, revision)]).
-PromptRow = tuple[int, str | None, str, list, list]
+# [(labeler id, tiers, flagged, shown order, instructions version, duration ms, submitted at, revision)],
+# messages or None).
+PromptRow = tuple[int, str | None, str, list, list, list | None]
 
 
 _PROMPTS_WITH_JSON_SQL = """
-    SELECT p.id, p.external_id, p.text,
+    SELECT p.id, p.external_id, p.text, p.messages::text,
         (SELECT json_agg(json_build_array(c.id, c.text, c.source = %s) ORDER BY c.position)
            FROM {completions} c WHERE c.prompt_id = p.id)::text,
         (SELECT json_agg(json_build_array(r.labeler_id, r.tiers, r.flagged, r.shown_order,
@@ -117,8 +124,9 @@ def _prompt_rows(project: Project, chunk_size: int) -> Iterator[PromptRow]:
     fetch = _fetch_chunks if connection.in_atomic_block else _fetch_chunks_in_a_thread
     loads = orjson.loads
     for rows in fetch(project.pk, chunk_size):
-        for prompt_id, external_id, text, completion_json, ranking_json in rows:
-            yield prompt_id, external_id, text, loads(completion_json or "[]"), loads(ranking_json)
+        for prompt_id, external_id, text, messages, completion_json, ranking_json in rows:
+            yield (prompt_id, external_id, text, loads(completion_json or "[]"), loads(ranking_json),
+                   loads(messages) if messages is not None else None)
 
 
 def stream_prompts(
@@ -127,7 +135,7 @@ def stream_prompts(
     """(prompt, its rankings) for every prompt with a ranking, in prompt-id order, read with
     server-side cursors in chunks: memory does not grow with the project."""
     k = project.labelers_per_prompt
-    for prompt_id, external_id, text, completion_rows, ranking_rows in _prompt_rows(project, chunk_size):
+    for prompt_id, external_id, text, completion_rows, ranking_rows, messages in _prompt_rows(project, chunk_size):
         if options.complete_only and len(ranking_rows) < k:
             continue  # complete means ranked by all k labelers, counted before any labeler is left out
         kept = [RankingRecord(*row) for row in ranking_rows if row[0] not in excluded]
@@ -139,5 +147,6 @@ def stream_prompts(
             text=text,
             completions={cid: ctext for cid, ctext, is_canary in completion_rows if not is_canary},
             canaries=frozenset(cid for cid, _, is_canary in completion_rows if is_canary),
+            messages=messages,
         )
         yield record, kept

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, NamedTuple
 import orjson
 
 from .options import ExportOptions
-from .pairs import PromptExport, PromptRecord, RankingRecord, prompt_rows
+from .pairs import PromptExport, PromptRecord, RankingRecord, conversation_of, kto_rows, prompt_rows
 
 PARQUET_ROW_GROUP = 50_000  # pairs per Parquet row group: bounded memory, efficient reads
 
@@ -97,6 +97,15 @@ class _AtomicBinaryFile:
         self.pending.append(data)
         self.pending_size += len(data)
 
+    def write_pieces(self, pieces: list[bytes]) -> None:
+        """Like write(b"".join(pieces)), without that copy: the pieces are joined once, into the
+        chunk handed to the thread (a conversational export's rows are ~3x longer, all copying)."""
+        size = sum(map(len, pieces))
+        if self.pending_size + size > self.CHUNK:
+            self._hand_over()
+        self.pending.extend(pieces)
+        self.pending_size += size
+
     def _hand_over(self) -> None:
         if self.error is not None:
             raise self.error
@@ -143,7 +152,7 @@ class JsonlPairWriter(_AtomicBinaryFile):
 
     TAILS_KEPT = 4096  # distinct line ends remembered: a few per labeler, bounded whatever the project
 
-    def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], split: str, conversational: bool = False) -> None:
         super().__init__(path)
         self.with_margin = "margin" in columns
         self.split_tail = b',"split":' + orjson.dumps(split)
@@ -180,7 +189,7 @@ class JsonlPairWriter(_AtomicBinaryFile):
         for row in rows:
             chosen, rejected = as_chosen[row[0]], as_rejected[row[1]]
             extend((chosen[0], rejected[0], chosen[1], rejected[1], tails.get(row[2:]) or tail_of(row)))
-        self.write(b"".join(pieces))
+        self.write_pieces(pieces)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -194,25 +203,15 @@ def csv_safe(value):
     return value
 
 
-class CsvPairWriter:
-    """CSV with a header row; an empty cell for a null (e.g. `labeler` in consensus mode). Text cells
-    are escaped against formula injection (`csv_safe`); JSONL and Parquet keep the text as it is."""
+class _AtomicCsvFile:
+    """A CSV file written under a temporary name with its header row, published whole by close()
+    (renamed into place after an fsync) or removed by abort(): a reader never sees half a file."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
-        self.path, self.tmp, self.split = path, temporary_name(path), split
-        self.with_margin = "margin" in columns
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path, self.tmp = path, temporary_name(path)
         self.handle = open(self.tmp, "w", encoding="utf-8", newline="", buffering=1 << 20)  # noqa: SIM115
         self.writer = csv.writer(self.handle)
         self.writer.writerow(columns)
-
-    def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
-        text, public_id, split = csv_safe(prompt.text), csv_safe(prompt.public_id), csv_safe(self.split)
-        texts = {cid: csv_safe(completion) for cid, completion in prompt.completions.items()}
-        self.writer.writerows([
-            [text, texts[chosen], texts[rejected], public_id, chosen, rejected, chosen_rank, rejected_rank,
-             csv_safe(labeler), agreement, split, *((margin,) if self.with_margin else ())]
-            for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows
-        ])
 
     def close(self) -> None:
         self.handle.close()
@@ -223,21 +222,64 @@ class CsvPairWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-class ParquetPairWriter:
+class _AtomicParquetFile:
+    """A zstd-compressed Parquet file of `schema` under a temporary name, published whole by close()
+    or removed by abort(). Subclasses buffer rows and write them as row groups in _flush()."""
+
+    def __init__(self, path: Path, schema) -> None:
+        import pyarrow.parquet as pq
+
+        self.path, self.tmp, self.schema = path, temporary_name(path), schema
+        self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+
+    def _flush(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+        publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class CsvPairWriter(_AtomicCsvFile):
+    """CSV with a header row; an empty cell for a null (e.g. `labeler` in consensus mode). Text cells
+    are escaped against formula injection (`csv_safe`); JSONL and Parquet keep the text as it is."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], split: str, conversational: bool = False) -> None:
+        super().__init__(path, columns)
+        self.split = split
+        self.with_margin = "margin" in columns
+
+    def write_pairs(self, prompt: PromptRecord, rows: list[tuple]) -> None:
+        if not isinstance(prompt.text, str):  # conversational: the messages as JSON in the cell
+            prompt = as_json_cells(prompt)
+        text, public_id, split = csv_safe(prompt.text), csv_safe(prompt.public_id), csv_safe(self.split)
+        texts = {cid: csv_safe(completion) for cid, completion in prompt.completions.items()}
+        self.writer.writerows([
+            [text, texts[chosen], texts[rejected], public_id, chosen, rejected, chosen_rank, rejected_rank,
+             csv_safe(labeler), agreement, split, *((margin,) if self.with_margin else ())]
+            for chosen, rejected, chosen_rank, rejected_rank, labeler, agreement, margin in rows
+        ])
+
+
+class ParquetPairWriter(_AtomicParquetFile):
     """Parquet with a fixed schema, zstd-compressed, written one row group at a time."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...], split: str) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], split: str, conversational: bool = False) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         self.pa = pa
         types = {
             "chosen_id": pa.int64(), "rejected_id": pa.int64(), "chosen_rank": pa.int32(),
             "rejected_rank": pa.int32(), "agreement": pa.float64(), "margin": pa.float64(),
+            **({name: MESSAGES_TYPE(pa) for name in ("prompt", "chosen", "rejected")} if conversational else {}),
         }
-        self.schema = pa.schema([(name, types.get(name, pa.string())) for name in columns])
-        self.path, self.tmp, self.columns, self.split = path, temporary_name(path), columns, split
-        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        super().__init__(path, pa.schema([(name, types.get(name, pa.string())) for name in columns]))
+        self.columns, self.split = columns, split
         self.buffer: dict[str, list] = {name: [] for name in columns}
         self.buffered = 0
 
@@ -268,17 +310,92 @@ class ParquetPairWriter:
             self.buffer = {name: [] for name in self.columns}
             self.buffered = 0
 
-    def close(self) -> None:
-        self._flush()
-        self.writer.close()
-        publish(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.writer.close()
-        self.tmp.unlink(missing_ok=True)
-
 
 WRITERS = {"jsonl": JsonlPairWriter, "csv": CsvPairWriter, "parquet": ParquetPairWriter}
+
+
+def MESSAGES_TYPE(pa):  # noqa: N802 - a type, built lazily (pyarrow is imported only for Parquet)
+    """Parquet type of a list of chat messages, as TRL's conversational datasets hold them."""
+    return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+def as_conversation(prompt: PromptRecord) -> PromptRecord:
+    """The prompt in TRL's conversational preference format: `text` becomes the list of messages
+    and each completion `[{"role": "assistant", "content": ...}]`. The writers take it as it is:
+    orjson and pyarrow write lists as they write strings."""
+    return prompt._replace(
+        text=conversation_of(prompt),
+        completions={cid: [{"role": "assistant", "content": text}] for cid, text in prompt.completions.items()},
+    )
+
+
+def as_json_cells(prompt: PromptRecord) -> PromptRecord:
+    """A conversational prompt for CSV: its lists of messages as JSON text."""
+    dumps = orjson.dumps
+    return prompt._replace(
+        text=dumps(prompt.text).decode(),
+        completions={cid: dumps(value).decode() for cid, value in prompt.completions.items()},
+    )
+
+
+class CsvRecordWriter(_AtomicCsvFile):
+    """Records (dicts) as CSV with a header row; a list (a conversation) as JSON text in its cell.
+    Text cells are escaped against formula injection (`csv_safe`), as in the pair CSV."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        super().__init__(path, columns)
+        self.columns = columns
+
+    def write_records(self, records: list[dict[str, Any]]) -> None:
+        dumps = orjson.dumps
+        self.writer.writerows([
+            [dumps(value).decode() if isinstance(value, list) else csv_safe(value) for value in record.values()]
+            for record in records
+        ])
+
+
+class ParquetRecordWriter(_AtomicParquetFile):
+    """Records (dicts) as Parquet, zstd-compressed, one row group at a time."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], types: dict[str, Any]) -> None:
+        import pyarrow as pa
+
+        self.pa = pa
+        super().__init__(path, pa.schema([(name, types.get(name, pa.string())) for name in columns]))
+        self.buffer: list[dict[str, Any]] = []
+
+    def write_records(self, records: list[dict[str, Any]]) -> None:
+        self.buffer.extend(records)
+        if len(self.buffer) >= PARQUET_ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            self.writer.write_table(self.pa.Table.from_pylist(self.buffer, schema=self.schema))
+            self.buffer = []
+
+
+def kto_writer(options: ExportOptions, path: Path, conversational: bool):
+    if options.format == "jsonl":
+        return RecordsJsonlWriter(path)
+    if options.format == "csv":
+        return CsvRecordWriter(path, options.columns)
+    import pyarrow as pa
+
+    types = {"label": pa.bool_(), "completion_id": pa.int64()}
+    if conversational:
+        types.update(prompt=MESSAGES_TYPE(pa), completion=MESSAGES_TYPE(pa))
+    return ParquetRecordWriter(path, options.columns, types)
+
+
+def kto_records(prompt: PromptRecord, rows: list[tuple[int, bool, str]], split: str) -> list[dict[str, Any]]:
+    """The contract's KTO rows (`prompt` and `completion` already conversational if the export is)."""
+    text, texts, public_id = prompt.text, prompt.completions, prompt.public_id
+    return [
+        {"prompt": text, "completion": texts[cid], "label": label, "prompt_id": public_id,
+         "completion_id": cid, "labeler": labeler, "split": split}
+        for cid, label, labeler in rows
+    ]
 
 
 class Counts(NamedTuple):
@@ -324,11 +441,21 @@ def write_pairs(
     out_dir: Path,
     pseudonym: Callable[[int], str],
     on_prompt: Callable[[int], None] | None = None,
+    *,
+    conversational: bool = False,
+    thumbs: bool = False,
 ) -> PairsResult:
-    """Write the pair file(s) and rankings.jsonl from a stream of (prompt, its rankings), one
-    prompt at a time. `on_prompt(rankings_done)` is called after each prompt (for progress)."""
+    """Write the pair file(s) (or, for a kto export, the KTO rows) and rankings.jsonl from a stream
+    of (prompt, its rankings), one prompt at a time. `on_prompt(rankings_done)` is called after
+    each prompt (for progress). `conversational`: every row in TRL's conversational format;
+    `thumbs`: the rankings are thumbs (tiers `[ups, downs]`)."""
     names = options.pair_file_names()
-    writers = {split: WRITERS[options.format](out_dir / name, options.columns, split) for split, name in names.items()}
+    kto = options.kind == "kto"
+    if kto:
+        writers = {split: kto_writer(options, out_dir / name, conversational) for split, name in names.items()}
+    else:
+        writers = {split: WRITERS[options.format](out_dir / name, options.columns, split, conversational)
+                   for split, name in names.items()}
     raw = RecordsJsonlWriter(out_dir / "rankings.jsonl")
     counts = {split: [0, 0, 0] for split in names}
     by_version: dict[int | None, int] = {}
@@ -336,9 +463,15 @@ def write_pairs(
     try:
         with quick_thread_switches():
             for prompt, rankings in prompts:
-                result: PromptExport = prompt_rows(prompt, rankings, options, pseudonym)
-                if result.pairs:
-                    writers[result.split].write_pairs(prompt, result.pairs)
+                result: PromptExport = prompt_rows(prompt, rankings, options, pseudonym, thumbs)
+                shown = as_conversation(prompt) if conversational else prompt
+                if kto:
+                    rows = kto_rows(prompt, rankings, pseudonym, thumbs)
+                    result = result._replace(pairs=rows, identical_dropped=0)  # no pairs in KTO
+                    if rows:
+                        writers[result.split].write_records(kto_records(shown, rows, result.split))
+                elif result.pairs:
+                    writers[result.split].write_pairs(shown, result.pairs)
                 raw.write_records(result.rankings)
                 tally = counts[result.split]
                 tally[0] += 1

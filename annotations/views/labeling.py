@@ -41,9 +41,10 @@ def label_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "changed": read_before,
             },
         )
+    thumbs = project.feedback == Project.Feedback.THUMBS
     return render(
         request,
-        "annotations/label.html",
+        "annotations/label_thumbs.html" if thumbs else "annotations/label.html",
         {
             "project": project,
             "instructions": instructions,

@@ -60,6 +60,10 @@ class NewProjectForm(RuledForm):
     labelers_per_prompt = _number("labelers_per_prompt", initial=3,
                                   help_text="How many labelers rank each prompt (k).")
     allow_ties = forms.BooleanField(label=LABELS["allow_ties"], required=False, initial=True)
+    feedback = forms.ChoiceField(label="Feedback", choices=[("ranking", "Rank the completions"),
+                                                            ("thumbs", "Thumbs up or down on each completion")],
+                                 initial="ranking", widget=forms.RadioSelect, required=False,
+                                 help_text="Chosen once, when the project is created.")
     instructions = forms.CharField(label=LABELS["instructions"], required=False, strip=False,
                                    widget=forms.Textarea(attrs={"rows": 8}),
                                    help_text="Markdown. Labelers read and confirm it before their first task; "
@@ -71,6 +75,9 @@ class NewProjectForm(RuledForm):
 
     def site_admin(self) -> bool:
         return bool(self.user and self.user.is_staff)
+
+    def clean_feedback(self) -> str:
+        return self.cleaned_data.get("feedback") or "ranking"  # a form without the field: the default
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"].strip()

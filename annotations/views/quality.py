@@ -42,10 +42,11 @@ def bar_chart(values: list[tuple[str, int]], width: int = CHART_WIDTH, height: i
             "middle_y": height / 2}
 
 
-def agreement_histogram(shares: list[float], bins: int = 10) -> dict:
+def agreement_histogram(shares: dict[float, int], bins: int = 10) -> dict:
+    """Prompts per tenth of agreement, from agreement → number of prompts."""
     counts = [0] * bins
-    for share in shares:
-        counts[min(int(share * bins), bins - 1)] += 1
+    for share, prompts in shares.items():
+        counts[min(int(share * bins), bins - 1)] += prompts
     return bar_chart([(f"{i / bins:.1f}", n) for i, n in enumerate(counts)])
 
 
@@ -134,7 +135,7 @@ def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
         "is_admin": is_admin,
         "min_rankings": MISREADER_MIN_RANKINGS,
         "report": report,
-        "histogram": agreement_histogram(report.prompt_agreements),
+        "histogram": agreement_histogram(report.agreement_counts),
         "per_day": rankings_per_day_chart(report.rankings_per_day),
         "intervals": interval_chart(report.labelers),
         "leaderboard": board,

@@ -28,6 +28,8 @@ class Command(BaseCommand):
         # CommandError: a one-line message on standard error and exit status 1.
         parser.add_argument("--project", help="the project's slug (required)")
         parser.add_argument("--out", help="directory to write the bundle into; created if missing (required)")
+        parser.add_argument("--kind", default="preference",
+                            help="preference (default: chosen/rejected pairs) or kto (one row per judged completion)")
         parser.add_argument("--format", default="jsonl", help="jsonl (default), parquet or csv")
         parser.add_argument("--mode", default="labeler", help="labeler (default: one pair per labeler) or consensus")
         parser.add_argument("--flagged", default="drop", help="drop (default) or rejected (below every ranked one)")
@@ -51,6 +53,7 @@ class Command(BaseCommand):
             raise CommandError(f"--seed must be a whole number, got {opts['seed']!r}")
         try:
             options = ExportOptions(
+                kind=opts["kind"],
                 format=opts["format"],
                 mode=opts["mode"],
                 flagged=opts["flagged"],

@@ -13,10 +13,14 @@ from annotations.roles import grant_role
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_SLUG = "demo"
+# Two small projects beside it: conversations ranked, and the same conversations judged by thumbs.
+CHAT_SLUG = "demo-chat"
+THUMBS_SLUG = "demo-thumbs"
 
 
 class Command(BaseCommand):
-    help = "Create the demo project (helpfulness ranking), its prompts and the demo users, once."
+    help = ("Create the demo projects (helpfulness ranking; conversations ranked; conversations judged by thumbs), "
+            "their prompts and the demo users, once.")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -37,6 +41,14 @@ class Command(BaseCommand):
                 instructions=(DEMO_DIR / "instructions.md").read_text(encoding="utf-8"),
             )
             self._load_prompts(project)
+            chat = create_project(CHAT_SLUG, name="Demo: chat replies", labelers_per_prompt=2, allow_ties=True,
+                                  instructions="# Rank the assistant's replies\n\nRead the whole conversation, "
+                                               "then rank the replies to its last message, best first.")
+            thumbs = create_project(THUMBS_SLUG, name="Demo: thumbs", labelers_per_prompt=2, feedback="thumbs",
+                                    instructions="# Thumbs up or down\n\nThumbs up for a reply you would be glad "
+                                                 "to get; thumbs down otherwise; flag nonsense.")
+            for conversational in (chat, thumbs):
+                import_prompt_set(conversational, DEMO_DIR / "conversations.jsonl")
             User = get_user_model()
             for username, role, project_for_role in [
                 ("admin", "admin", None),
@@ -49,8 +61,12 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 grant_role(user, role, project_for_role)
+                if project_for_role is not None:
+                    for conversational in (chat, thumbs):
+                        grant_role(user, role, conversational)
         count = project.prompts.count()
-        self.stdout.write(self.style.SUCCESS(f"loaded the demo project {DEMO_SLUG!r} with {count} prompts"))
+        self.stdout.write(self.style.SUCCESS(f"loaded the demo project {DEMO_SLUG!r} with {count} prompts, and the "
+                                             f"conversation projects {CHAT_SLUG!r} and {THUMBS_SLUG!r}"))
         self.stdout.write(f"demo users: admin, labeler1, labeler2, labeler3, researcher; password: {password}")
         self.stdout.write("(the password is printed only this once)")
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0005_observe_export_bytes'),
+        ('annotations', '0005_export_bundle_bytes'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0005_adaptive_adaptive_overlap'),
+        ('annotations', '0011_quality_stats'),
     ]
 
     operations = [

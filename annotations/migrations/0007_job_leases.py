@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0005_storage_prompt_set_file'),
+        ('annotations', '0006_prompt_set_stored_as'),
     ]
 
     operations = [

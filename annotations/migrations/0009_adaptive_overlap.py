@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0005_integrity_protect_labels'),
+        ('annotations', '0008_protect_labels'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0005_jobs_lease'),
+        ('annotations', '0007_job_leases'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
