@@ -15,7 +15,6 @@ refreshes it)."""
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -64,11 +63,12 @@ def refresh_leaderboard(project_id: int, pairs: str) -> Leaderboard:
     project = Project.objects.get(pk=project_id)
     count, latest = rankings_stamp(project_id)
     board = project_leaderboard(project, pairs=pairs)
-    with transaction.atomic():
-        ModelLeaderboard.objects.update_or_create(project=project, pairs=pairs, defaults={
-            "result": board.as_dict(), "computed_at": timezone.now(), "rankings_count": count,
-            "rankings_revised_at": latest, "refreshing_since": None,
-        })
+    fields = {"result": board.as_dict(), "computed_at": timezone.now(), "rankings_count": count,
+              "rankings_revised_at": latest, "refreshing_since": None}
+    # One INSERT … ON CONFLICT DO UPDATE: the same statement whether the row exists or not.
+    ModelLeaderboard.objects.bulk_create([ModelLeaderboard(project=project, pairs=pairs, **fields)],
+                                         update_conflicts=True, unique_fields=["project", "pairs"],
+                                         update_fields=list(fields))
     return board
 
 
