@@ -456,3 +456,30 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.project.slug} ({self.status})"
+
+
+class ModelLeaderboard(models.Model):
+    """A project's model leaderboard for one kind of pairs, computed by a Celery task and stored
+    (annotations/stored_leaderboard.py): fitting 100,000 prompts takes tens of seconds, too long
+    for a request. `rankings_count` and `rankings_revised_at` are the project's rankings when it
+    was computed: when they differ now, the stored result is stale."""
+
+    class Pairs(models.TextChoices):
+        CONSENSUS = "consensus"
+        LABELER = "labeler"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="leaderboards")
+    pairs = models.CharField(max_length=20, choices=Pairs.choices)
+    result = models.JSONField(null=True, blank=True)  # Leaderboard.as_dict(); null until first computed
+    computed_at = models.DateTimeField(null=True, blank=True)
+    rankings_count = models.PositiveIntegerField(default=0)
+    rankings_revised_at = models.DateTimeField(null=True, blank=True)  # latest Ranking.revised_at then
+    # Set (by a conditional UPDATE) when a refresh is queued, cleared when it is stored: at most one
+    # refresh queued per project and kind; an old one (worker lost) may be claimed again.
+    refreshing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "pairs"], name="one_leaderboard_per_pairs")]
+
+    def __str__(self) -> str:
+        return f"{self.pairs} leaderboard of project {self.project_id}"

@@ -17,6 +17,7 @@ from .generating import run_generation_job, start_generation
 from .leases import LeaseLost, new_owner, sweep_stale_jobs
 from .models import GenerationJob, Project
 from .recount import recount
+from .stored_leaderboard import refresh_leaderboard
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +120,11 @@ def _sweep_when_a_worker_starts(sender, **kwargs) -> None:
 def add_canaries_task(project_id: int) -> dict:
     """Add canary completions to the project's chosen prompts (idempotent: never two on a prompt)."""
     return add_canaries(project_id)
+
+
+@shared_task(acks_late=True)
+def refresh_leaderboard_task(project_id: int, pairs: str) -> dict:
+    """Compute the project's model leaderboard for `pairs` and store it (idempotent: the last
+    computation wins, stamped with the rankings it saw)."""
+    board = refresh_leaderboard(project_id, pairs)
+    return {"project": project_id, "pairs": pairs, "models": len(board.models)}

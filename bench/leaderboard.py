@@ -5,11 +5,15 @@ models, fit + 200 bootstrap resamples by prompt (issue 15 target: under 2 s and 
         [--bootstrap 200] [--labeler-pairs]
     .venv/bin/python bench/leaderboard.py --database-url postgres://…/lh_lb_bench [--prompts 100000] [--keep]
 
-With --database-url: the whole of GET /api/projects/{slug}/leaderboard/'s work, the real query and
-the fit (annotations.model_leaderboard.project_leaderboard), on a PostgreSQL project of P prompts
-× 4 completions (models model-0 … model-3) × 3 rankings built by bench/export_pairs.py's builder
-(random orders), measured in a fresh child process (its own peak RSS, Django set up before the
-clock; numpy imported inside it, as on a first request), consensus pairs and labeler pairs.
+With --database-url, on a PostgreSQL project of P prompts × 4 completions (models model-0 …
+model-3) × 3 rankings built by bench/export_pairs.py's builder (random orders), each measured in a
+fresh child process (its own peak RSS, Django set up before the clock; numpy imported inside it),
+consensus pairs and labeler pairs:
+* the Celery task's work (annotations.stored_leaderboard.refresh_leaderboard: the rankings stamp,
+  the streamed query, the fit with 200 bootstrap resamples, the stored row);
+* then GET /api/projects/{slug}/leaderboard/ answering that stored result, through DRF's test
+  client as a researcher (authentication, permissions, the stored row, the staleness stamp over
+  the project's rankings), 20 requests: median and slowest, peak RSS of the serving process.
 
 Each prompt has one completion per model, hidden model strengths decide each pair (Bradley–Terry,
 10% ties). By default one record per consensus pair (6 a prompt with 4 models: 600,000 records),
@@ -54,19 +58,43 @@ def records(prompts: int, models: int, per_prompt: int, seed: int):
 
 
 def measure_database(kind: str, slug: str) -> dict:
-    """In the child process: project_leaderboard timed, with this process's peak RSS."""
+    """In the child process: the refresh task's work timed, with this process's peak RSS."""
     from export_pairs import peak_rss_mb
 
-    from annotations.model_leaderboard import project_leaderboard
     from annotations.models import Project
+    from annotations.stored_leaderboard import refresh_leaderboard
 
     project = Project.objects.get(slug=slug)
     before = peak_rss_mb()
     started, cpu = time.perf_counter(), time.process_time()
-    board = project_leaderboard(project, pairs=kind)
+    board = refresh_leaderboard(project.pk, kind)
     return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "rss": peak_rss_mb(),
             "rss_before": before, "models": [(r.model, round(r.score, 1), round(r.ci_low, 1), round(r.ci_high, 1),
                                               r.pairs) for r in board.models]}
+
+
+def measure_api(kind: str, slug: str, requests: int = 20) -> dict:
+    """In the child process: GET …/leaderboard/ on the stored result, as a researcher."""
+    from export_pairs import peak_rss_mb
+    from rest_framework.test import APIClient
+
+    from annotations.models import Membership, Project
+
+    project = Project.objects.get(slug=slug)
+    researcher = Membership.objects.filter(project=project, role="researcher").select_related("user").first().user
+    client = APIClient()
+    client.force_authenticate(researcher)
+    before = peak_rss_mb()
+    times, status, stale = [], set(), set()
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(f"/api/projects/{slug}/leaderboard/", {"pairs": kind})
+        times.append(time.perf_counter() - started)
+        status.add(response.status_code)
+        stale.add(response.json().get("stale"))
+    times.sort()
+    return {"median": times[len(times) // 2], "max": times[-1], "status": sorted(status),
+            "stale": sorted(map(str, stale)), "rss": peak_rss_mb(), "rss_before": before}
 
 
 def database_bench(args) -> None:
@@ -78,7 +106,10 @@ def database_bench(args) -> None:
 
     if args.child:
         setup_django(args.database_url)
-        print(json.dumps(measure_database(args.child, args.slug)))
+        if args.child.startswith("api-"):
+            print(json.dumps(measure_api(args.child.removeprefix("api-"), args.slug)))
+        else:
+            print(json.dumps(measure_database(args.child, args.slug)))
         return
     if not args.keep:
         ensure_database(args.database_url)
@@ -92,15 +123,26 @@ def database_bench(args) -> None:
                            "annotations_prompt p WHERE p.id = c.prompt_id AND p.project_id = "
                            "(SELECT id FROM annotations_project WHERE slug = %s)", [slug])
         settle_tables()
-    print(f"project_leaderboard on PostgreSQL: {args.prompts} prompts × 4 models × 3 rankings; load average "
+    from django.contrib.auth import get_user_model
+
+    from annotations.models import Membership, Project
+
+    researcher, _ = get_user_model().objects.get_or_create(username="bench-lb-researcher")
+    Membership.objects.get_or_create(project=Project.objects.get(slug=slug), user=researcher,
+                                     defaults={"role": "researcher"})
+    print(f"Leaderboard on PostgreSQL: {args.prompts} prompts × 4 models × 3 rankings; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     for kind in ("consensus", "labeler"):
         runs = [child_result(__file__, ["--database-url", args.database_url, "--child", kind, "--slug", slug])
                 for _ in range(args.repeat)]
         for run in runs:
-            print(f"  {kind:<9} pairs: {run['seconds']:.2f} s wall, {run['cpu']:.2f} s CPU, peak RSS "
+            print(f"  task, {kind:<9} pairs: {run['seconds']:.2f} s wall, {run['cpu']:.2f} s CPU, peak RSS "
                   f"{run['rss']:.0f} MB (before the call {run['rss_before']:.0f} MB)", flush=True)
         print(f"    {runs[0]['models']}", flush=True)
+        api = child_result(__file__, ["--database-url", args.database_url, "--child", f"api-{kind}", "--slug", slug])
+        print(f"  GET …/leaderboard/?pairs={kind} (stored): median {api['median'] * 1000:.0f} ms, slowest "
+              f"{api['max'] * 1000:.0f} ms of 20; status {api['status']}, stale {api['stale']}; peak RSS of the "
+              f"serving process {api['rss']:.0f} MB (Django set up: {api['rss_before']:.0f} MB)", flush=True)
 
 
 def main() -> None:
@@ -110,10 +152,11 @@ def main() -> None:
     parser.add_argument("--rankings", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--labeler-pairs", action="store_true", help="one record per labeler pair, not consensus")
-    parser.add_argument("--database-url", help="measure project_leaderboard on PostgreSQL (query + fit)")
+    parser.add_argument("--database-url", help="measure the refresh task and the API on PostgreSQL")
     parser.add_argument("--keep", action="store_true", help="reuse the project already built at this size")
     parser.add_argument("--repeat", type=int, default=3, help="runs per kind of pairs (database mode)")
-    parser.add_argument("--child", choices=["consensus", "labeler"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["consensus", "labeler", "api-consensus", "api-labeler"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--slug", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.database_url:

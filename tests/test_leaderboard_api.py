@@ -1,15 +1,23 @@
 """The model leaderboard of a project: GET /api/projects/{slug}/leaderboard/, the quality page's
-chart and the dataset card's table, from rankings stored as the labeling API stores them."""
+chart and the dataset card's table, from rankings stored as the labeling API stores them. The
+leaderboard is computed by a Celery task and stored: the API and the page serve the stored one,
+and queue a refresh (once) when it is missing or the rankings changed."""
 
 import itertools
 import math
 import random
+import time
+from datetime import timedelta
 
 import pytest
+from django.test import TestCase
+from django.utils import timezone
 
 from annotations.export.bundle import write_bundle
 from annotations.export.options import ExportOptions
-from annotations.models import Completion, Prompt
+from annotations.models import Completion, ModelLeaderboard, Prompt
+from annotations.stored_leaderboard import refresh_leaderboard
+from annotations.tasks import refresh_leaderboard_task
 
 from .export_builders import add_canary, rank
 from .factories import make_user, page_client
@@ -30,9 +38,21 @@ def prompt_of(project, models: list[str], lengths: list[int] | None = None) -> P
 
 
 def board(api, user, project, **params):
-    response = api(user).get(f"/api/projects/{project.slug}/leaderboard/", params)
+    """The leaderboard as the API serves it once the refresh it queued has run: the request queues
+    the task after its commit (captured here: the test's transaction never commits), the task's
+    body runs, and the next request answers the stored result, fresh."""
+    url = f"/api/projects/{project.slug}/leaderboard/"
+    with TestCase.captureOnCommitCallbacks(execute=False) as queued:
+        first = api(user).get(url, params)
+    assert first.status_code in (200, 202), first.content
+    if queued:
+        assert len(queued) == 1
+        refresh_leaderboard_task(project.pk, params.get("pairs", "consensus"))
+    response = api(user).get(url, params)
     assert response.status_code == 200, response.content
-    return response.json()
+    body = response.json()
+    assert body["stale"] is False and body["refreshing"] is False
+    return body
 
 
 @pytest.fixture
@@ -145,6 +165,7 @@ def test_length_diagnostic_is_the_share_of_decided_pairs_won_by_the_longer(proje
 def test_who_may_read_the_leaderboard(project, alice, rita, pam, api, judged):
     url = f"/api/projects/{project.slug}/leaderboard/"
     outsider = make_user("olga")
+    refresh_leaderboard(project.pk, "consensus")
     assert api(rita).get(url).status_code == 200
     assert api(pam).get(url).status_code == 200
     assert api(alice).get(url).status_code == 403  # labelers do not see the models' results
@@ -155,6 +176,7 @@ def test_who_may_read_the_leaderboard(project, alice, rita, pam, api, judged):
 
 
 def test_quality_page_draws_the_chart_and_the_card_has_the_table(project, rita, judged, tmp_path):
+    refresh_leaderboard(project.pk, "consensus")
     page = page_client(rita).get(f"/projects/{project.slug}/quality/").content.decode()
     assert 'data-chart="leaderboard"' in page
     chart = page[page.index('data-chart="leaderboard"'):page.index("</svg>", page.index('data-chart="leaderboard"'))]
@@ -166,3 +188,102 @@ def test_quality_page_draws_the_chart_and_the_card_has_the_table(project, rita, 
     section = card[card.index("## Model leaderboard"):card.index("## Files")]
     lines = [line for line in section.splitlines() if line.startswith("| large") or line.startswith("| small")]
     assert len(lines) == 2 and section.index("| large") < section.index("| small")
+
+
+# --- stored, refreshed in the background -------------------------------------------------------
+
+
+def url_of(project) -> str:
+    return f"/api/projects/{project.slug}/leaderboard/"
+
+
+def test_before_the_first_computation_the_api_answers_202_and_queues_one_refresh(project, rita, pam, api, judged):
+    with TestCase.captureOnCommitCallbacks(execute=False) as queued:
+        first = api(rita).get(url_of(project))
+        second = api(pam).get(url_of(project))  # a refresh is queued already: not a second one
+    assert first.status_code == second.status_code == 202
+    assert first.json() == {"status": "computing", "pairs": "consensus"}
+    assert len(queued) == 1
+    assert ModelLeaderboard.objects.get(project=project, pairs="consensus").refreshing_since is not None
+    with TestCase.captureOnCommitCallbacks(execute=False) as queued:
+        assert api(rita).get(url_of(project), {"pairs": "labeler"}).status_code == 202
+    assert len(queued) == 1  # each kind of pairs has its own
+
+
+def test_a_stored_result_is_served_as_stored_without_recomputing(project, rita, api, judged,
+                                                                   django_assert_max_num_queries):
+    refresh_leaderboard(project.pk, "consensus")
+    row = ModelLeaderboard.objects.get(project=project, pairs="consensus")
+    row.result["models"][0]["score"] = 1234.5  # a value no fit gives: the answer must be the stored one
+    # 4 queries: the project, the membership, the stored row, the rankings stamp (a fit streams 2 more and writes)
+    row.save(update_fields=["result"])
+    with django_assert_max_num_queries(4), TestCase.captureOnCommitCallbacks(execute=False) as queued:
+        response = api(rita).get(url_of(project))
+    assert response.status_code == 200 and not queued
+    body = response.json()
+    assert body["models"][0]["score"] == 1234.5 and body["stale"] is False and body["refreshing"] is False
+    assert body["computed_at"] and body["method"] == "bradley-terry" and body["bootstrap"] == 200
+
+
+def test_a_new_ranking_makes_it_stale_and_queues_a_refresh_once(project, alice, rita, api, judged):
+    refresh_leaderboard(project.pk, "consensus")
+    before = {row["model"]: row["pairs"] for row in api(rita).get(url_of(project)).json()["models"]}
+    rank(prompt_of(project, ["small", "large"]), alice, [[1], [2]])  # small beats large, once more
+    with TestCase.captureOnCommitCallbacks(execute=False) as queued:
+        answers = [api(rita).get(url_of(project)) for _ in range(3)]
+    assert len(queued) == 1
+    for response in answers:  # the previous result, meanwhile, marked stale
+        body = response.json()
+        assert response.status_code == 200 and body["stale"] is True and body["refreshing"] is True
+        assert {row["model"]: row["pairs"] for row in body["models"]} == before
+    refresh_leaderboard_task(project.pk, "consensus")
+    body = api(rita).get(url_of(project)).json()
+    assert body["stale"] is False and body["refreshing"] is False
+    after = {row["model"]: row["pairs"] for row in body["models"]}
+    assert after == {"small": before["small"] + 1, "large": before["large"] + 1, "medium": before["medium"]}
+
+
+def test_a_revised_or_deleted_ranking_makes_it_stale(project, alice, rita, api, judged):
+    from annotations.models import Ranking
+    from annotations.stored_leaderboard import stored_leaderboard
+
+    refresh_leaderboard(project.pk, "consensus")
+    assert stored_leaderboard(project, "consensus")[1] is False
+    ranking = Ranking.objects.filter(project=project).first()
+    Ranking.objects.filter(pk=ranking.pk).update(revised_at=timezone.now() + timedelta(seconds=1))
+    assert stored_leaderboard(project, "consensus")[1] is True
+    refresh_leaderboard(project.pk, "consensus")
+    Ranking.objects.filter(pk=ranking.pk).delete()
+    assert stored_leaderboard(project, "consensus")[1] is True
+
+
+def test_quality_page_shows_the_age_and_updating_while_a_refresh_runs(project, alice, rita, judged):
+    client = page_client(rita)
+    with TestCase.captureOnCommitCallbacks(execute=False) as queued:
+        page = client.get(f"/projects/{project.slug}/quality/").content.decode()
+    assert "data-leaderboard-computing" in page and 'data-chart="leaderboard"' not in page and len(queued) == 1
+    refresh_leaderboard(project.pk, "consensus")
+    ModelLeaderboard.objects.filter(project=project).update(computed_at=timezone.now() - timedelta(minutes=7))
+    page = client.get(f"/projects/{project.slug}/quality/").content.decode()
+    assert "Computed 7\xa0minutes ago" in page and "data-leaderboard-updating" not in page
+    assert 'data-chart="leaderboard"' in page
+    rank(prompt_of(project, ["small", "large"]), alice, [[1], [2]])
+    with TestCase.captureOnCommitCallbacks(execute=False) as queued:
+        page = client.get(f"/projects/{project.slug}/quality/").content.decode()
+    assert len(queued) == 1
+    assert "Computed 7\xa0minutes ago; rankings changed since" in page and "data-leaderboard-updating" in page
+    assert "<script" not in page[page.index('data-quality="leaderboard"'):page.index('data-quality="labelers"')]
+
+
+def test_a_real_worker_computes_and_stores_it_after_a_202(celery_worker, project, alice, rita, api):
+    for _ in range(3):
+        rank(prompt_of(project, ["m1", "m2"]), alice, [[1], [2]])
+    rank(prompt_of(project, ["m1", "m2"]), alice, [[2], [1]])
+    assert api(rita).get(url_of(project)).status_code == 202
+    deadline = time.monotonic() + 60
+    while (response := api(rita).get(url_of(project))).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    body = response.json()
+    assert response.status_code == 200 and body["stale"] is False and body["refreshing"] is False
+    rows = {row["model"]: row for row in body["models"]}
+    assert (rows["m1"]["wins"], rows["m1"]["losses"]) == (3, 1)

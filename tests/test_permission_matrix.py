@@ -112,6 +112,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int, int]] = {
     # --- the API -------------------------------------------------------------------------------
     ("api/auth/token/", "POST"): (200, 200, 200, 200, 200, 200),  # the body's credentials decide
     ("api/auth/token/", "DELETE"): (401, 204, 204, 204, 204, 204),  # revokes the caller's own token
+    # 200: the export the world runs stored the consensus leaderboard (202 "computing" before any).
     ("api/projects/<slug:slug>/leaderboard/", "GET"): (401, 403, 404, 200, 200, 200),
     # --- operations: probes for load balancers, metrics off unless METRICS_ENABLED -------------
     ("healthz", "GET"): (200, 200, 200, 200, 200, 200),

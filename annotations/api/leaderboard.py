@@ -1,4 +1,8 @@
-"""GET /api/projects/{slug}/leaderboard/: which model the project's rankings prefer (Bradley–Terry)."""
+"""GET /api/projects/{slug}/leaderboard/: which model the project's rankings prefer (Bradley–Terry).
+
+The leaderboard is computed by a Celery task and stored (annotations/stored_leaderboard.py): the
+answer is the stored one, with its age and whether rankings changed since; a missing or stale one
+is refreshed in the background (at most one refresh queued per project and kind of pairs)."""
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -7,8 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..leaderboard import DEFAULT_BOOTSTRAP
-from ..model_leaderboard import PAIR_KINDS, project_leaderboard
-from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG
+from ..model_leaderboard import PAIR_KINDS
+from ..models import ModelLeaderboard, Project
+from ..publishing import BrokerUnavailable, send_after_commit
+from ..stored_leaderboard import claim_refresh, release_refresh, stored_leaderboard
+from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG, UNAVAILABLE
 from .permissions import project_for, require_exporter
 
 LeaderboardOut = inline_serializer("LeaderboardOut", {
@@ -34,7 +41,33 @@ LeaderboardOut = inline_serializer("LeaderboardOut", {
     "regularised": serializers.BooleanField(
         help_text="A model never lost (or never won): a small ridge keeps it finite."),
     "reason": serializers.CharField(allow_null=True, help_text="Why `models` is empty, else null."),
+    "computed_at": serializers.DateTimeField(help_text="When this leaderboard was computed (by a background task)."),
+    "stale": serializers.BooleanField(
+        help_text="Rankings were added, revised or deleted since: a refresh is queued; this is the previous result."),
+    "refreshing": serializers.BooleanField(help_text="A refresh is queued or running."),
 })
+Computing = inline_serializer("LeaderboardComputing", {
+    "status": serializers.CharField(help_text='"computing": no leaderboard is stored yet; ask again shortly.'),
+    "pairs": serializers.CharField(),
+})
+
+
+def fresh_leaderboard(project: Project, pairs: str) -> tuple[ModelLeaderboard | None, bool]:
+    """The stored leaderboard and whether it is stale; a missing or stale one gets a refresh queued
+    (after the request's transaction commits), unless one already is. Broker down: the stored
+    result is still served; with none stored, BrokerUnavailable (503)."""
+    row, stale = stored_leaderboard(project, pairs)
+    if stale and claim_refresh(project, pairs):
+        from ..tasks import refresh_leaderboard_task
+
+        try:
+            send_after_commit(refresh_leaderboard_task, kwargs={"project_id": project.pk, "pairs": pairs},
+                              on_unreachable=lambda message: release_refresh(project, pairs))
+        except BrokerUnavailable:
+            if row is None or row.result is None:
+                raise
+        row, stale = stored_leaderboard(project, pairs)  # as it is now (run already, with eager tasks)
+    return row, stale
 
 
 @extend_schema(tags=["quality"], parameters=[SLUG])
@@ -43,11 +76,16 @@ class ProjectLeaderboard(APIView):
         summary="Model leaderboard: Bradley–Terry scores with 95% intervals (researchers, admins)",
         description="Fitted on the pairs between completions of different models, ties as half a win, best "
                     f"first; intervals from {DEFAULT_BOOTSTRAP} bootstrap resamples of the prompts. With fewer "
-                    "than two models, or no pair between them, `models` is empty and `reason` says why.",
+                    "than two models, or no pair between them, `models` is empty and `reason` says why.\n\n"
+                    "Computed by a background task and stored: the answer is the stored leaderboard, with "
+                    "`computed_at`; when rankings changed since, `stale` is true and a refresh is queued (one "
+                    "at a time). Before the first computation: 202 with `{\"status\": \"computing\"}`; ask "
+                    "again in a few seconds.",
         parameters=[OpenApiParameter("pairs", str, enum=list(PAIR_KINDS), required=False,
                                      description="consensus (default): each prompt's consensus; labeler: every "
                                                  "ranking's pairs.")],
-        responses={200: LeaderboardOut, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: LeaderboardOut, 202: Computing, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND,
+                   503: UNAVAILABLE},  # only when nothing is stored yet: a stored one is served, stale
         examples=[OpenApiExample("Two models", response_only=True, value={
             "method": "bradley-terry", "bootstrap": 200, "pairs": "consensus",
             "models": [
@@ -55,7 +93,10 @@ class ProjectLeaderboard(APIView):
                  "losses": 30, "ties": 9, "pairs": 100, "longer_won": 0.58, "component": 0},
                 {"model": "uploaded", "score": 931.8, "ci_low": 902.5, "ci_high": 959.0, "wins": 30,
                  "losses": 61, "ties": 9, "pairs": 100, "longer_won": 0.58, "component": 0}],
-            "components": [["qwen2.5-7b", "uploaded"]], "regularised": False, "reason": None})],
+            "components": [["qwen2.5-7b", "uploaded"]], "regularised": False, "reason": None,
+            "computed_at": "2026-12-02T14:05:00Z", "stale": False, "refreshing": False}),
+                  OpenApiExample("Not computed yet", response_only=True, status_codes=["202"],
+                                 value={"status": "computing", "pairs": "consensus"})],
     )
     def get(self, request, slug: str):
         project = project_for(request, slug)
@@ -63,5 +104,8 @@ class ProjectLeaderboard(APIView):
         kind = request.query_params.get("pairs", "consensus")
         if kind not in PAIR_KINDS:
             raise ValidationError({"pairs": [f"pairs must be one of {', '.join(PAIR_KINDS)}, got {kind!r}"]})
-        board = project_leaderboard(project, pairs=kind)
-        return Response({**board.as_dict(), "pairs": kind})
+        row, stale = fresh_leaderboard(project, kind)
+        if row is None or row.result is None:
+            return Response({"status": "computing", "pairs": kind}, status=202)
+        return Response({**row.result, "pairs": kind, "computed_at": row.computed_at, "stale": stale,
+                         "refreshing": row.refreshing_since is not None})

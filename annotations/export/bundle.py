@@ -177,10 +177,12 @@ def table_cell(text: str) -> str:
 
 
 def leaderboard_rows(project: Project) -> tuple[list[dict[str, Any]], str | None]:
-    """The model leaderboard of the project's rankings for the card: rows, or the reason for none."""
-    from ..model_leaderboard import project_leaderboard  # numpy and the fit: only when a card is written
+    """The model leaderboard of the project's rankings for the card: rows, or the reason for none.
+    Computed here (the export is a background job already), and stored as the project's consensus
+    leaderboard, which the quality page and the API then serve fresh."""
+    from ..stored_leaderboard import refresh_leaderboard  # numpy and the fit: only when a card is written
 
-    board = project_leaderboard(project)
+    board = refresh_leaderboard(project.pk, "consensus")
     rows = [{
         "model": table_cell(row.model), "score": f"{row.score:.0f}", "low": f"{row.ci_low:.0f}",
         "high": f"{row.ci_high:.0f}", "wins": row.wins, "losses": row.losses, "ties": row.ties,

@@ -13,11 +13,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ..api.leaderboard import fresh_leaderboard
 from ..consensus import MISREADER_MIN_RANKINGS
 from ..leaderboard import Leaderboard
-from ..model_leaderboard import project_leaderboard
 from ..publishing import BrokerUnavailable, send_after_commit
 from ..quality import LabelerRow, quality_report
+from ..stored_leaderboard import board_from_result
 from .project_admin import administered_project, staff_page_project
 
 CHART_WIDTH, CHART_HEIGHT = 560, 180
@@ -120,7 +121,11 @@ def _frange(start: float, stop: float, step: float) -> list[float]:
 def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
     project, is_admin = staff_page_project(request, slug)
     report = quality_report(project)
-    board = project_leaderboard(project)
+    try:  # stored by a background task (the fit takes too long for a request); a stale one is refreshed
+        stored, stale = fresh_leaderboard(project, "consensus")
+    except BrokerUnavailable:
+        stored, stale = None, True
+    board = board_from_result(stored.result) if stored is not None and stored.result is not None else None
     for row in report.labelers:
         # Researchers see labelers as the exports and the agreement API show them: by pseudonym.
         row.name = row.username if is_admin else row.pseudonym
@@ -134,7 +139,10 @@ def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
         "per_day": rankings_per_day_chart(report.rankings_per_day),
         "intervals": interval_chart(report.labelers),
         "leaderboard": board,
-        "leaderboard_chart": leaderboard_chart(board),
+        "leaderboard_chart": leaderboard_chart(board) if board is not None else None,
+        "leaderboard_computed_at": stored.computed_at if board is not None else None,
+        "leaderboard_stale": stale,
+        "leaderboard_updating": stored is not None and stored.refreshing_since is not None,
     })
 
 
