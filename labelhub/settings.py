@@ -323,6 +323,9 @@ JOB_RESEND_QUEUED_SECONDS = env_float("JOB_RESEND_QUEUED_SECONDS", 600.0)
 GENERATION_CHUNK_SECONDS = env_float("GENERATION_CHUNK_SECONDS", 300.0)
 # Exports a project may have queued or running at once; a further one answers 429.
 EXPORTS_MAX_ACTIVE_PER_PROJECT = env_int("EXPORTS_MAX_ACTIVE_PER_PROJECT", 3)
+# The model leaderboard of a project with at most this many rankings is fitted in the request (well
+# under a second); a larger project's is fitted by a Celery task and the stored result served.
+LEADERBOARD_INLINE_MAX_RANKINGS = env_int("LEADERBOARD_INLINE_MAX_RANKINGS", 20_000)
 
 # LLM generation (OpenAI-compatible server). A project may override each of these.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8001/v1")

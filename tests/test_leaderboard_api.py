@@ -197,7 +197,24 @@ def url_of(project) -> str:
     return f"/api/projects/{project.slug}/leaderboard/"
 
 
-def test_before_the_first_computation_the_api_answers_202_and_queues_one_refresh(project, rita, pam, api, judged):
+@pytest.fixture
+def fitted_by_the_worker(settings):
+    """As for a project above LEADERBOARD_INLINE_MAX_RANKINGS: the leaderboard is fitted by the task."""
+    settings.LEADERBOARD_INLINE_MAX_RANKINGS = 0
+
+
+def test_a_small_project_is_fitted_in_the_request_and_always_current(project, alice, rita, api, judged):
+    first = api(rita).get(f"/api/projects/{project.slug}/leaderboard/")
+    assert first.status_code == 200 and first.json()["stale"] is False and first.json()["models"]
+    before = ModelLeaderboard.objects.get(project=project, pairs="consensus").rankings_count
+    rank(prompt_of(project, ["small", "large"]), alice, [[1], [2]])  # no worker runs: fitted in the request
+    again = api(rita).get(f"/api/projects/{project.slug}/leaderboard/")
+    assert again.status_code == 200 and again.json()["stale"] is False
+    assert ModelLeaderboard.objects.get(project=project, pairs="consensus").rankings_count == before + 1
+
+
+def test_before_the_first_computation_the_api_answers_202_and_queues_one_refresh(
+        fitted_by_the_worker, project, rita, pam, api, judged):
     with TestCase.captureOnCommitCallbacks(execute=False) as queued:
         first = api(rita).get(url_of(project))
         second = api(pam).get(url_of(project))  # a refresh is queued already: not a second one
@@ -225,7 +242,8 @@ def test_a_stored_result_is_served_as_stored_without_recomputing(project, rita, 
     assert body["computed_at"] and body["method"] == "bradley-terry" and body["bootstrap"] == 200
 
 
-def test_a_new_ranking_makes_it_stale_and_queues_a_refresh_once(project, alice, rita, api, judged):
+def test_a_new_ranking_makes_it_stale_and_queues_a_refresh_once(fitted_by_the_worker, project, alice, rita, api,
+                                                                 judged):
     refresh_leaderboard(project.pk, "consensus")
     before = {row["model"]: row["pairs"] for row in api(rita).get(url_of(project)).json()["models"]}
     rank(prompt_of(project, ["small", "large"]), alice, [[1], [2]])  # small beats large, once more
@@ -257,7 +275,8 @@ def test_a_revised_or_deleted_ranking_makes_it_stale(project, alice, rita, api, 
     assert stored_leaderboard(project, "consensus")[1] is True
 
 
-def test_quality_page_shows_the_age_and_updating_while_a_refresh_runs(project, alice, rita, judged):
+def test_quality_page_shows_the_age_and_updating_while_a_refresh_runs(
+        fitted_by_the_worker, project, alice, rita, judged):
     client = page_client(rita)
     with TestCase.captureOnCommitCallbacks(execute=False) as queued:
         page = client.get(f"/projects/{project.slug}/quality/").content.decode()
@@ -275,7 +294,8 @@ def test_quality_page_shows_the_age_and_updating_while_a_refresh_runs(project, a
     assert "<script" not in page[page.index('data-quality="leaderboard"'):page.index('data-quality="labelers"')]
 
 
-def test_a_real_worker_computes_and_stores_it_after_a_202(celery_worker, project, alice, rita, api):
+def test_a_real_worker_computes_and_stores_it_after_a_202(
+        fitted_by_the_worker, celery_worker, project, alice, rita, api):
     for _ in range(3):
         rank(prompt_of(project, ["m1", "m2"]), alice, [[1], [2]])
     rank(prompt_of(project, ["m1", "m2"]), alice, [[2], [1]])

@@ -4,6 +4,7 @@ The leaderboard is computed by a Celery task and stored (annotations/stored_lead
 answer is the stored one, with its age and whether rankings changed since; a missing or stale one
 is refreshed in the background (at most one refresh queued per project and kind of pairs)."""
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -14,7 +15,7 @@ from ..leaderboard import DEFAULT_BOOTSTRAP
 from ..model_leaderboard import PAIR_KINDS
 from ..models import ModelLeaderboard, Project
 from ..publishing import BrokerUnavailable, send_after_commit
-from ..stored_leaderboard import claim_refresh, release_refresh, stored_leaderboard
+from ..stored_leaderboard import claim_refresh, rankings_stamp, refresh_leaderboard, release_refresh, stored_leaderboard
 from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG, UNAVAILABLE
 from .permissions import project_for, require_exporter
 
@@ -57,6 +58,11 @@ def fresh_leaderboard(project: Project, pairs: str) -> tuple[ModelLeaderboard | 
     (after the request's transaction commits), unless one already is. Broker down: the stored
     result is still served; with none stored, BrokerUnavailable (503)."""
     row, stale = stored_leaderboard(project, pairs)
+    if stale and rankings_stamp(project.pk)[0] <= settings.LEADERBOARD_INLINE_MAX_RANKINGS:
+        # A project this small is fitted in the request (well under a second): its answer is always
+        # current. Larger ones are fitted by the worker, and the stored answer is served meanwhile.
+        refresh_leaderboard(project.pk, pairs)
+        return stored_leaderboard(project, pairs)
     if stale and claim_refresh(project, pairs):
         from ..tasks import refresh_leaderboard_task
 
@@ -77,7 +83,9 @@ class ProjectLeaderboard(APIView):
         description="Fitted on the pairs between completions of different models, ties as half a win, best "
                     f"first; intervals from {DEFAULT_BOOTSTRAP} bootstrap resamples of the prompts. With fewer "
                     "than two models, or no pair between them, `models` is empty and `reason` says why.\n\n"
-                    "Computed by a background task and stored: the answer is the stored leaderboard, with "
+                    "A project with at most LEADERBOARD_INLINE_MAX_RANKINGS rankings (default 20,000) is fitted "
+                    "in the request, so its answer is always current. A larger one is "
+                    "computed by a background task and stored: the answer is the stored leaderboard, with "
                     "`computed_at`; when rankings changed since, `stale` is true and a refresh is queued (one "
                     "at a time). Before the first computation: 202 with `{\"status\": \"computing\"}`; ask "
                     "again in a few seconds.",
