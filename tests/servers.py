@@ -45,8 +45,11 @@ def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    from labelhub.celery import QUEUES  # every queue, as `make run` and compose's workers together
+
     return start([sys.executable, "-m", "celery", "-A", "labelhub", "worker", "--pool", "threads",
-                  "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle"], env, log)
+                  "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                  "--queues", ",".join(QUEUES)], env, log)
 
 
 def wait_until_answering(url: str, process: subprocess.Popen, log: Path, seconds: float = 60) -> None:
