@@ -374,6 +374,8 @@ class Ranking(models.Model):
             models.Index(fields=["project", "submitted_at"], name="ranking_project_time_idx"),
             # "Your recent rankings": a labeler's rankings in a project, latest revision first.
             models.Index(fields=["project", "labeler", "-revised_at"], name="ranking_recent_idx"),
+            # The latest change of a project's rankings, for stored results' staleness (stored_results.py).
+            models.Index(fields=["project", "revised_at"], name="ranking_project_revised_idx"),
         ]
 
     def __str__(self) -> str:
@@ -458,11 +460,26 @@ class Export(models.Model):
         return f"export {self.pk} of {self.project.slug} ({self.status})"
 
 
-class ModelLeaderboard(models.Model):
-    """A project's model leaderboard for one kind of pairs, computed by a Celery task and stored
-    (annotations/stored_leaderboard.py): fitting 100,000 prompts takes tens of seconds, too long
-    for a request. `rankings_count` and `rankings_revised_at` are the project's rankings when it
-    was computed: when they differ now, the stored result is stale."""
+class StoredResult(models.Model):
+    """A result computed by a Celery task and stored (annotations/stored_results.py), so that a page
+    or the API answers at once on a large project. `rankings_revised_at` stamps the project's
+    rankings it was computed from: a ranking stored or revised later makes it stale."""
+
+    result = models.JSONField(null=True, blank=True)  # null until first computed
+    computed_at = models.DateTimeField(null=True, blank=True)
+    rankings_count = models.PositiveIntegerField(default=0)
+    rankings_revised_at = models.DateTimeField(null=True, blank=True)  # latest Ranking.revised_at then
+    # Set (by a conditional UPDATE) when a refresh is queued, cleared when it is stored: at most one
+    # refresh queued per result; an old one (worker lost) may be claimed again.
+    refreshing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ModelLeaderboard(StoredResult):
+    """A project's model leaderboard for one kind of pairs (annotations/stored_leaderboard.py):
+    fitting 100,000 prompts takes tens of seconds, too long for a request."""
 
     class Pairs(models.TextChoices):
         CONSENSUS = "consensus"
@@ -471,15 +488,19 @@ class ModelLeaderboard(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="leaderboards")
     pairs = models.CharField(max_length=20, choices=Pairs.choices)
     result = models.JSONField(null=True, blank=True)  # Leaderboard.as_dict(); null until first computed
-    computed_at = models.DateTimeField(null=True, blank=True)
-    rankings_count = models.PositiveIntegerField(default=0)
-    rankings_revised_at = models.DateTimeField(null=True, blank=True)  # latest Ranking.revised_at then
-    # Set (by a conditional UPDATE) when a refresh is queued, cleared when it is stored: at most one
-    # refresh queued per project and kind; an old one (worker lost) may be claimed again.
-    refreshing_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "pairs"], name="one_leaderboard_per_pairs")]
 
     def __str__(self) -> str:
         return f"{self.pairs} leaderboard of project {self.project_id}"
+
+
+class StoredQualityReport(StoredResult):
+    """A large project's quality report (annotations/stored_quality.py): at a million prompts it
+    takes a worker tens of seconds, and the quality page and the agreement API serve it stored."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="stored_quality_report")
+
+    def __str__(self) -> str:
+        return f"quality report of project {self.project_id}"

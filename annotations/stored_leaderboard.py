@@ -1,59 +1,39 @@
 """The model leaderboard, computed in the background and stored (ModelLeaderboard), so that the
-API and the quality page answer at once: on 100,000 prompts the fit takes tens of seconds.
-
-* **Stale**: the stored result was computed from the project's rankings as they were then: their
-  number and latest `revised_at` (one aggregate query; a new ranking, a revision or a deleted
-  ranking changes one of them). When they differ now, the result is stale: it is still served,
-  marked `stale`, and a refresh is queued.
-* **At most one refresh queued** per project and kind of pairs: `claim_refresh` sets
-  `refreshing_since` by a conditional UPDATE, which only one request wins; the refresh clears it.
-  A claim older than REFRESH_LEASE (its worker was lost) may be claimed again.
-* The doors (API, quality page) enqueue the task; this module imports no task.
+API and the quality page answer at once: on 100,000 prompts the fit takes tens of seconds. When it
+is stale and how at most one refresh is queued: annotations/stored_results.py.
 
 Not noticed: a change of a completion's `model` without a ranking change (the next ranking
 refreshes it)."""
 
-from datetime import datetime, timedelta
-
-from django.db.models import Count, Max, Q
-from django.utils import timezone
+from django.db.models import QuerySet
 
 from .leaderboard import Leaderboard, ModelScore
 from .model_leaderboard import PAIR_KINDS, project_leaderboard
-from .models import ModelLeaderboard, Project, Ranking
-
-REFRESH_LEASE = timedelta(minutes=15)  # longer than a refresh of 100,000 prompts on a loaded machine
-
-
-def rankings_stamp(project_id: int) -> tuple[int, datetime | None]:
-    """(number of rankings, latest revised_at) of the project: what a stored result was computed from."""
-    stamp = Ranking.objects.filter(project_id=project_id).aggregate(n=Count("id"), latest=Max("revised_at"))
-    return stamp["n"], stamp["latest"]
+from .models import ModelLeaderboard, Project
+from .stored_results import claim_refresh, is_stale, refresh_stamp, release_refresh
 
 
 def stored_leaderboard(project: Project, pairs: str) -> tuple[ModelLeaderboard | None, bool]:
     """The stored row (None before the first refresh was claimed) and whether its result is stale
-    (missing, or computed from other rankings than the project has now). Two queries."""
+    (missing, or computed before the project's latest ranking). Two queries, whatever the size."""
     row = ModelLeaderboard.objects.filter(project=project, pairs=pairs).first()
-    if row is None or row.result is None:
-        return row, True
-    return row, (row.rankings_count, row.rankings_revised_at) != rankings_stamp(project.pk)
+    return row, is_stale(row, project.pk)
 
 
-def claim_refresh(project: Project, pairs: str) -> bool:
-    """Mark a refresh as queued; True for the one caller that should enqueue it."""
+def _rows(project: Project, pairs: str) -> QuerySet:
     if pairs not in PAIR_KINDS:
         raise ValueError(f"pairs must be one of {', '.join(PAIR_KINDS)}, got {pairs!r}")
     ModelLeaderboard.objects.get_or_create(project=project, pairs=pairs)
-    now = timezone.now()
-    return bool(ModelLeaderboard.objects.filter(project=project, pairs=pairs).filter(
-        Q(refreshing_since__isnull=True) | Q(refreshing_since__lt=now - REFRESH_LEASE)
-    ).update(refreshing_since=now))
+    return ModelLeaderboard.objects.filter(project=project, pairs=pairs)
 
 
-def release_refresh(project: Project, pairs: str) -> None:
-    """The refresh could not be queued (broker down): let the next request try again."""
-    ModelLeaderboard.objects.filter(project=project, pairs=pairs).update(refreshing_since=None)
+def claim_leaderboard_refresh(project: Project, pairs: str) -> bool:
+    """Mark a refresh as queued; True for the one caller that should enqueue it."""
+    return claim_refresh(_rows(project, pairs))
+
+
+def release_leaderboard_refresh(project: Project, pairs: str) -> None:
+    release_refresh(ModelLeaderboard.objects.filter(project=project, pairs=pairs))
 
 
 def refresh_leaderboard(project_id: int, pairs: str) -> Leaderboard:
@@ -61,10 +41,9 @@ def refresh_leaderboard(project_id: int, pairs: str) -> Leaderboard:
     stamp of the rankings it was computed from). The stamp is read before the rankings, so a ranking
     stored meanwhile leaves the result stale rather than wrongly fresh."""
     project = Project.objects.get(pk=project_id)
-    count, latest = rankings_stamp(project_id)
+    stamp = refresh_stamp(project_id)
     board = project_leaderboard(project, pairs=pairs)
-    fields = {"result": board.as_dict(), "computed_at": timezone.now(), "rankings_count": count,
-              "rankings_revised_at": latest, "refreshing_since": None}
+    fields = {"result": board.as_dict(), **stamp}
     # One INSERT … ON CONFLICT DO UPDATE: the same statement whether the row exists or not.
     ModelLeaderboard.objects.bulk_create([ModelLeaderboard(project=project, pairs=pairs, **fields)],
                                          update_conflicts=True, unique_fields=["project", "pairs"],
@@ -81,5 +60,5 @@ def board_from_result(result: dict) -> Leaderboard:
     )
 
 
-__all__ = ["REFRESH_LEASE", "board_from_result", "claim_refresh", "rankings_stamp", "refresh_leaderboard",
-           "release_refresh", "stored_leaderboard"]
+__all__ = ["board_from_result", "claim_leaderboard_refresh", "refresh_leaderboard", "release_leaderboard_refresh",
+           "stored_leaderboard"]

@@ -18,6 +18,7 @@ from .leases import LeaseLost, new_owner, sweep_stale_jobs
 from .models import GenerationJob, Project
 from .recount import recount
 from .stored_leaderboard import refresh_leaderboard
+from .stored_quality import refresh_quality_report
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +129,11 @@ def refresh_leaderboard_task(project_id: int, pairs: str) -> dict:
     computation wins, stamped with the rankings it saw)."""
     board = refresh_leaderboard(project_id, pairs)
     return {"project": project_id, "pairs": pairs, "models": len(board.models)}
+
+
+@shared_task(acks_late=True)
+def refresh_quality_report_task(project_id: int) -> dict:
+    """Compute the project's quality report and store it (idempotent: the last computation wins,
+    stamped with the rankings it saw)."""
+    report = refresh_quality_report(project_id)
+    return {"project": project_id, "rankings": report.rankings}

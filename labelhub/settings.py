@@ -326,6 +326,13 @@ EXPORTS_MAX_ACTIVE_PER_PROJECT = env_int("EXPORTS_MAX_ACTIVE_PER_PROJECT", 3)
 # The model leaderboard of a project with at most this many rankings is fitted in the request (well
 # under a second); a larger project's is fitted by a Celery task and the stored result served.
 LEADERBOARD_INLINE_MAX_RANKINGS = env_int("LEADERBOARD_INLINE_MAX_RANKINGS", 20_000)
+# The same for the quality report (the quality page and the agreement API). A stored report is also
+# refreshed when older than QUALITY_REPORT_MAX_AGE_SECONDS: its progress figures change without rankings.
+QUALITY_INLINE_MAX_RANKINGS = env_int("QUALITY_INLINE_MAX_RANKINGS", 20_000)
+QUALITY_REPORT_MAX_AGE_SECONDS = env_float("QUALITY_REPORT_MAX_AGE_SECONDS", 300.0)
+# A stored result's stamp is kept this far before its refresh began, so that a ranking committed
+# during the refresh but stamped before it still makes the result stale (annotations/stored_results.py).
+STORED_RESULTS_LATE_COMMIT_SECONDS = env_float("STORED_RESULTS_LATE_COMMIT_SECONDS", 30.0)
 
 # LLM generation (OpenAI-compatible server). A project may override each of these.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8001/v1")

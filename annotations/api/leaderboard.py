@@ -15,7 +15,13 @@ from ..leaderboard import DEFAULT_BOOTSTRAP
 from ..model_leaderboard import PAIR_KINDS
 from ..models import ModelLeaderboard, Project
 from ..publishing import BrokerUnavailable, send_after_commit
-from ..stored_leaderboard import claim_refresh, rankings_stamp, refresh_leaderboard, release_refresh, stored_leaderboard
+from ..stored_leaderboard import (
+    claim_leaderboard_refresh,
+    refresh_leaderboard,
+    release_leaderboard_refresh,
+    stored_leaderboard,
+)
+from ..stored_results import is_small
 from .docs import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SLUG, UNAVAILABLE
 from .permissions import project_for, require_exporter
 
@@ -58,17 +64,17 @@ def fresh_leaderboard(project: Project, pairs: str) -> tuple[ModelLeaderboard | 
     (after the request's transaction commits), unless one already is. Broker down: the stored
     result is still served; with none stored, BrokerUnavailable (503)."""
     row, stale = stored_leaderboard(project, pairs)
-    if stale and rankings_stamp(project.pk)[0] <= settings.LEADERBOARD_INLINE_MAX_RANKINGS:
+    if stale and is_small(row, project.pk, settings.LEADERBOARD_INLINE_MAX_RANKINGS):
         # A project this small is fitted in the request (well under a second): its answer is always
         # current. Larger ones are fitted by the worker, and the stored answer is served meanwhile.
         refresh_leaderboard(project.pk, pairs)
-        return stored_leaderboard(project, pairs)
-    if stale and claim_refresh(project, pairs):
+        return ModelLeaderboard.objects.get(project=project, pairs=pairs), False
+    if stale and claim_leaderboard_refresh(project, pairs):
         from ..tasks import refresh_leaderboard_task
 
         try:
             send_after_commit(refresh_leaderboard_task, kwargs={"project_id": project.pk, "pairs": pairs},
-                              on_unreachable=lambda message: release_refresh(project, pairs))
+                              on_unreachable=lambda message: release_leaderboard_refresh(project, pairs))
         except BrokerUnavailable:
             if row is None or row.result is None:
                 raise

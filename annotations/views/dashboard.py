@@ -27,7 +27,7 @@ LINKS = (
 
 @login_required
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    project, is_admin = staff_page_project(request, slug)
+    project, is_admin = staff_page_project(request, slug, progress=True)
     tallies = labeler_tallies(project)
     labelers = [
         {"name": tally.username if is_admin else labeler_pseudonym(project, tally.user_id),

@@ -18,18 +18,22 @@ from ..roles import is_project_admin, projects_visible_to, roles_in
 from ..tasks import generate_completions
 
 
-def administered_project(request: HttpRequest, slug: str) -> Project:
-    """404 to non-members, 403 to members who are not the project's admins."""
-    project = get_object_or_404(with_progress(projects_visible_to(request.user)), slug=slug)
+def administered_project(request: HttpRequest, slug: str, progress: bool = False) -> Project:
+    """404 to non-members, 403 to members who are not the project's admins. `progress`: with the
+    counts of projects.with_progress (they read every prompt and ranking: only for the pages showing them)."""
+    projects = projects_visible_to(request.user)
+    project = get_object_or_404(with_progress(projects) if progress else projects, slug=slug)
     if not is_project_admin(request.user, project):
         raise PermissionDenied("Only the project's admins may see this page.")
     return project
 
 
-def staff_page_project(request: HttpRequest, slug: str) -> tuple[Project, bool]:
+def staff_page_project(request: HttpRequest, slug: str, progress: bool = False) -> tuple[Project, bool]:
     """For the read-only pages of admins and researchers (dashboard, quality): the project and
-    whether the user is its admin. 404 to non-members, 403 to labelers."""
-    project = get_object_or_404(with_progress(projects_visible_to(request.user)), slug=slug)
+    whether the user is its admin. 404 to non-members, 403 to labelers. `progress`: as for
+    administered_project."""
+    projects = projects_visible_to(request.user)
+    project = get_object_or_404(with_progress(projects) if progress else projects, slug=slug)
     roles = roles_in(request.user, project)
     if not roles & {Membership.Role.ADMIN, Membership.Role.RESEARCHER}:
         raise PermissionDenied("Only the project's admins and researchers may see this page.")

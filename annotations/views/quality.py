@@ -14,14 +14,18 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ..api.leaderboard import fresh_leaderboard
+from ..api.quality import served_quality_report
 from ..consensus import MISREADER_MIN_RANKINGS
 from ..leaderboard import Leaderboard
 from ..publishing import BrokerUnavailable, send_after_commit
-from ..quality import LabelerRow, quality_report
+from ..quality import LabelerRow
 from ..stored_leaderboard import board_from_result
 from .project_admin import administered_project, staff_page_project
 
 CHART_WIDTH, CHART_HEIGHT = 560, 180
+# Labelers listed on the page, lowest agreement first (a thousand rows would take the page longer to
+# render than everything else; the agreement API lists all of them).
+LABELERS_ON_PAGE = 100
 
 
 def bar_chart(values: list[tuple[str, int]], width: int = CHART_WIDTH, height: int = CHART_HEIGHT,
@@ -120,13 +124,19 @@ def _frange(start: float, stop: float, step: float) -> list[float]:
 @login_required
 def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
     project, is_admin = staff_page_project(request, slug)
-    report = quality_report(project)
+    try:  # a large project's report is computed by a background task and stored
+        answer = served_quality_report(project)
+    except BrokerUnavailable as exc:
+        return render(request, "annotations/unavailable.html",
+                      {"project": project, "what": "Computing the quality figures", "detail": exc.detail}, status=503)
+    report = answer.report
+    labelers = report.labelers[:LABELERS_ON_PAGE] if report is not None else []
     try:  # stored by a background task (the fit takes too long for a request); a stale one is refreshed
         stored, stale = fresh_leaderboard(project, "consensus")
     except BrokerUnavailable:
         stored, stale = None, True
     board = board_from_result(stored.result) if stored is not None and stored.result is not None else None
-    for row in report.labelers:
+    for row in report.labelers if report is not None else []:
         # Researchers see labelers as the exports and the agreement API show them: by pseudonym.
         row.name = row.username if is_admin else row.pseudonym
         row.needs = rankings_still_needed(row)
@@ -135,9 +145,14 @@ def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
         "is_admin": is_admin,
         "min_rankings": MISREADER_MIN_RANKINGS,
         "report": report,
-        "histogram": agreement_histogram(report.agreement_counts),
-        "per_day": rankings_per_day_chart(report.rankings_per_day),
-        "intervals": interval_chart(report.labelers),
+        "report_computed_at": answer.computed_at,
+        "report_stale": answer.stale,
+        "report_refreshing": answer.refreshing,
+        "histogram": agreement_histogram(report.agreement_counts) if report is not None else None,
+        "per_day": rankings_per_day_chart(report.rankings_per_day) if report is not None else None,
+        "labelers": labelers,
+        "labelers_not_listed": len(report.labelers) - len(labelers) if report is not None else 0,
+        "intervals": interval_chart(labelers),
         "leaderboard": board,
         "leaderboard_chart": leaderboard_chart(board) if board is not None else None,
         "leaderboard_computed_at": stored.computed_at if board is not None else None,
