@@ -342,13 +342,8 @@ def recomputed_quality_report(project: Project, disagreement_limit: int = 20) ->
     for row in worst:
         row.text = texts.get(row.prompt_id, "")
 
-    progress = progress_counts(project)
-    return QualityReport(
-        prompts_total=progress["total"],
-        prompts_complete=progress["complete"],
-        prompts_in_progress=progress["in_progress"],
-        prompts_waiting=progress["waiting"],
-        prompts_without_completions=progress["without_completions"],
+    return _report_with_progress(
+        project, beyond_k,
         rankings=rankings,
         rankings_per_day=sorted(per_day.items()),
         pairwise_agreement=agreeing / compared if compared else None,
@@ -357,7 +352,20 @@ def recomputed_quality_report(project: Project, disagreement_limit: int = 20) ->
         agreement_counts=dict(agreement_counts),
         labelers=labelers,
         most_disagreement=worst,
+    )
+
+
+def _report_with_progress(project: Project, beyond_k: list[tuple[float, float]], **figures) -> QualityReport:
+    """The report of `figures` with the project's progress counts and adaptive overlap's figures."""
+    progress = progress_counts(project)
+    return QualityReport(
+        prompts_total=progress["total"],
+        prompts_complete=progress["complete"],
+        prompts_in_progress=progress["in_progress"],
+        prompts_waiting=progress["waiting"],
+        prompts_without_completions=progress["without_completions"],
         overlap=_overlap_figures(progress["beyond_k"], beyond_k),
+        **figures,
     )
 
 
@@ -591,13 +599,8 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
         if figures is not None:
             worst.append(PromptRow(prompt_id, text, figures.rankings, share, figures.kendalls_w))
 
-    progress = progress_counts(project)
-    return QualityReport(
-        prompts_total=progress["total"],
-        prompts_complete=progress["complete"],
-        prompts_in_progress=progress["in_progress"],
-        prompts_waiting=progress["waiting"],
-        prompts_without_completions=progress["without_completions"],
+    return _report_with_progress(
+        project, _beyond_k(project, canaries),
         rankings=sum(row.rankings for row in labelers),
         rankings_per_day=sorted(per_day),
         pairwise_agreement=agreeing / compared if compared else None,
@@ -606,5 +609,4 @@ def quality_report(project: Project, disagreement_limit: int = 20) -> QualityRep
         agreement_counts=dict(agreement_counts),
         labelers=labelers,
         most_disagreement=worst,
-        overlap=_overlap_figures(progress["beyond_k"], _beyond_k(project, canaries)),
     )
