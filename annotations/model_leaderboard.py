@@ -41,10 +41,15 @@ def model_name(model: str, source: str) -> str:
     return model or (UPLOADED if source == Completion.Source.UPLOADED else GENERATED)
 
 
+_MODELS_SQL = """
+    SELECT DISTINCT c.model, c.source FROM {completion} c JOIN {prompt} p ON p.id = c.prompt_id
+    WHERE p.project_id = %s AND c.source <> %s
+"""
 _COMPLETIONS_SQL = """
-    SELECT c.id, c.model, c.source, char_length(c.text)
+    SELECT c.prompt_id, c.id, c.model, c.source, char_length(c.text)
     FROM {completion} c JOIN {prompt} p ON p.id = c.prompt_id
     WHERE p.project_id = %s AND c.source <> %s
+    ORDER BY c.prompt_id
 """
 _RANKINGS_SQL = """
     SELECT prompt_id, tiers::text, flagged::text FROM {ranking} WHERE project_id = %s ORDER BY prompt_id, id
@@ -125,6 +130,12 @@ def _consensus_order(places: list[dict[int, int]], memo: dict) -> dict[int, int]
     return {cid: rank for (_, cid), rank in zip(columns, ranks, strict=True) if rank is not None}
 
 
+def _streamed(cursor):
+    """The rows of a server-side cursor, fetched 5,000 at a time."""
+    for chunk in iter(lambda: cursor.fetchmany(5000), []):
+        yield from chunk
+
+
 def project_leaderboard(project: Project, pairs: str = "consensus", bootstrap: int = DEFAULT_BOOTSTRAP,
                         seed: int | None = 0) -> Leaderboard:
     """The project's leaderboard from its rankings (`pairs`: "consensus" or "labeler"). A fixed
@@ -132,25 +143,30 @@ def project_leaderboard(project: Project, pairs: str = "consensus", bootstrap: i
     if pairs not in PAIR_KINDS:
         raise ValueError(f"pairs must be one of {', '.join(PAIR_KINDS)}, got {pairs!r}")
     models: dict[str, int] = {}
-    known: dict[int, tuple[int, int]] = {}  # completion id → (model index, length)
     records = _Pairs()
     memo: dict = {}
     tables = {"completion": Completion._meta.db_table, "prompt": Prompt._meta.db_table,
               "ranking": Ranking._meta.db_table}
-    with transaction.atomic():  # one snapshot for both reads (and a server-side cursor needs one)
-        with connection.chunked_cursor() as cursor:  # streamed: 400,000 rows never sit in memory at once
-            cursor.execute(_COMPLETIONS_SQL.format(**tables), [project.pk, Completion.Source.CANARY])
-            for chunk in iter(lambda: cursor.fetchmany(5000), []):
-                for cid, model, source, length in chunk:
-                    name = model_name(model, source)
-                    known[cid] = (models.setdefault(name, len(models)), length)
+    with transaction.atomic():  # one snapshot for every read (and a server-side cursor needs one)
+        with connection.cursor() as cursor:  # the models first: a project of one model has no leaderboard
+            cursor.execute(_MODELS_SQL.format(**tables), [project.pk, Completion.Source.CANARY])
+            for model, source in sorted(cursor.fetchall(), key=lambda row: (row[0], row[1])):
+                models.setdefault(model_name(model, source), len(models))
         if len(models) < 2:
             return _no_board(bootstrap, models)
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(_RANKINGS_SQL.format(**tables), [project.pk])
-            rows = iter(lambda: cursor.fetchmany(5000), [])
-            prompts = groupby((row for chunk in rows for row in chunk), key=itemgetter(0))
-            for number, (_, group) in enumerate(prompts):
+        # Completions and rankings streamed side by side, both by prompt: only one prompt's
+        # completions are held at a time (all of a million prompts' would take 600 MB).
+        with connection.chunked_cursor() as completions, connection.chunked_cursor() as rankings:
+            completions.execute(_COMPLETIONS_SQL.format(**tables), [project.pk, Completion.Source.CANARY])
+            rankings.execute(_RANKINGS_SQL.format(**tables), [project.pk])
+            by_prompt = groupby(_streamed(completions), key=itemgetter(0))
+            current, rows = -1, iter(())
+            prompts = groupby(_streamed(rankings), key=itemgetter(0))
+            for number, (prompt_id, group) in enumerate(prompts):
+                while current < prompt_id:
+                    current, rows = next(by_prompt, (prompt_id + 1, iter(())))
+                known = ({cid: (models[model_name(model, source)], length) for _, cid, model, source, length in rows}
+                         if current == prompt_id else {})
                 places = [_places(orjson.loads(tiers), _NO_FLAGS if flagged == "[]" else orjson.loads(flagged), known)
                           for _, tiers, flagged in group]
                 if pairs == "consensus":
