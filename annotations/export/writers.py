@@ -53,19 +53,16 @@ def sha256_of(path: Path) -> str:
 class _AtomicBinaryFile:
     """A binary file written under a temporary name and hashed as it is written.
 
-    Writing and hashing happen in two background threads, fed with chunks of almost a megabyte
-    through short queues: file writes and hashlib release the GIL, so they run beside the export
-    making the next rows, and the queues keep memory bounded. The writing thread hands each chunk
-    on to the hashing thread before writing it, so the two overlap: one thread doing both was the
-    bottleneck of a conversational export (rows 2.9x the bytes; bench/README.md). The writing
-    thread also flushes to disk every SYNC_EVERY bytes, so the final fsync before the rename is short."""
+    Hashing and writing happen in a background thread, fed with chunks of almost a megabyte
+    through a short queue: hashlib and file writes release the GIL, so they run on another core
+    while the export makes the next rows, and the queue keeps memory bounded. The thread also
+    flushes to disk every SYNC_EVERY bytes, so the final fsync before the rename is short."""
 
     # Just under 1 MiB, the size from which bytes.join releases the GIL while it copies: the
     # producer would then wait to take the GIL back from the other threads at every chunk.
     CHUNK = 1_000_000
     # About a dozen chunks: room for what the producer makes while the thread waits on a flush.
     QUEUED = 12
-    HASH_QUEUED = 4  # hashing is faster than writing: a few chunks of slack
     SYNC_EVERY = 64 << 20
 
     def __init__(self, path: Path) -> None:
@@ -75,35 +72,24 @@ class _AtomicBinaryFile:
         self.pending: list[bytes] = []
         self.pending_size = 0
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUED)
-        self.to_hash: queue.Queue[bytes | None] = queue.Queue(maxsize=self.HASH_QUEUED)
         self.error: BaseException | None = None
-        self.hasher = threading.Thread(target=self._hash, name=f"hash {path.name}", daemon=True)
         self.thread = threading.Thread(target=self._drain, name=f"write {path.name}", daemon=True)
-        self.hasher.start()
         self.thread.start()
-
-    def _hash(self) -> None:
-        while (chunk := self.to_hash.get()) is not None:
-            self.digest.update(chunk)
 
     def _drain(self) -> None:
         unsynced = 0
-        try:
-            while (chunk := self.queue.get()) is not None:
-                if self.error is not None:
-                    continue  # keep taking chunks so that the producer never blocks
-                try:
-                    self.to_hash.put(chunk)
-                    self.handle.write(chunk)
-                    unsynced += len(chunk)
-                    if unsynced >= self.SYNC_EVERY:
-                        os.fdatasync(self.handle.fileno())
-                        unsynced = 0
-                except BaseException as exc:  # reported to the producer in write()/close()
-                    self.error = exc
-        finally:
-            self.to_hash.put(None)
-            self.hasher.join()
+        while (chunk := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep taking chunks so that the producer never blocks
+            try:
+                self.digest.update(chunk)
+                self.handle.write(chunk)
+                unsynced += len(chunk)
+                if unsynced >= self.SYNC_EVERY:
+                    os.fdatasync(self.handle.fileno())
+                    unsynced = 0
+            except BaseException as exc:  # reported to the producer in write()/close()
+                self.error = exc
 
     def write(self, data: bytes) -> None:
         if self.pending_size + len(data) > self.CHUNK:
