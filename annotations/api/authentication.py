@@ -4,7 +4,11 @@ exists: it must not import views (annotations/api/auth.py has the token endpoint
 from datetime import timedelta
 
 from axes.backends import AxesStandaloneBackend
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_lockout_response
+from axes.middleware import AxesMiddleware
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
@@ -51,3 +55,21 @@ def client_address(request) -> str | None:
     if hops and len(forwarded) >= hops:
         return forwarded[-hops]
     return request.META.get("REMOTE_ADDR")
+
+
+class LockoutAfterTheLimitMiddleware(AxesMiddleware):
+    """django-axes' middleware (whose docstring invites overriding `__call__`), showing the lockout
+    page for the login attempts after the tenth failure rather than for the tenth itself, as the
+    token endpoint answers (PRODUCT, "Operations and limits": after 10 failed attempts, further
+    attempts are refused). Axes marks the request that reaches the limit as locked out; a login
+    that was not locked when it arrived gets its own answer, the form with its error."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        locked_on_arrival = True
+        if request.method == "POST" and request.path == settings.LOGIN_URL and settings.AXES_ENABLED:
+            username = request.POST.get("username")
+            locked_on_arrival = bool(username) and AxesProxyHandler.is_locked(request, {"username": username})
+        response = self.get_response(request)
+        if settings.AXES_ENABLED and locked_on_arrival and getattr(request, "axes_locked_out", None):
+            response = get_lockout_response(request, response, getattr(request, "axes_credentials", None))
+        return response
