@@ -470,7 +470,9 @@ PHASES = {
 }
 
 
-def child(phase: str, args) -> dict:
+def child(phase: str, args) -> list[dict]:
+    """The figures a phase's child process printed (one JSON line each; the quality phases may
+    print the report's refresh before their own)."""
     command = [sys.executable, __file__, "--phase-child", phase, "--database-url", args.database_url,
                "--prompts", str(args.prompts), "--import-prompts", str(args.import_prompts or args.prompts),
                "--loop-seconds", str(args.loop_seconds), "--next-calls", str(args.next_calls),
@@ -478,9 +480,8 @@ def child(phase: str, args) -> dict:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-4000:], file=sys.stderr)
-        return {"phase": phase, "error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    return json.loads(lines[-1])
+        return [{"phase": phase, "error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
 def main() -> None:
@@ -507,7 +508,8 @@ def main() -> None:
         build(args)
     for phase in phases:
         if phase != "build":
-            print(json.dumps({"prompts": args.prompts, **child(phase, args)}), flush=True)
+            for figures in child(phase, args):
+                print(json.dumps({"prompts": args.prompts, **figures}), flush=True)
 
 
 if __name__ == "__main__":
