@@ -311,43 +311,41 @@ def stored_report_ready() -> None:
          peak_above_start_mb=round(own_peak_rss_mb() - before))
 
 
+def _measure_get(args, client, url: str) -> tuple[dict, object]:
+    """GET `url` --runs times from the stored report (times, memory) and the last response."""
+    stored_report_ready()
+    before = current_rss_mb()
+    runs = []
+    for _ in range(args.runs):
+        ms, response = _timed(lambda: client.get(url))
+        assert response.status_code == 200, response.status_code
+        runs.append(ms)
+    figures = {"ms_runs": [round(ms) for ms in runs], "ms_best": round(min(runs)), "rss_before_mb": round(before),
+               "peak_rss_mb": round(own_peak_rss_mb()), "peak_above_start_mb": round(own_peak_rss_mb() - before)}
+    return figures, response
+
+
 def measure_quality_page(args) -> None:
     """The quality page served from the stored report (a large project's: stored_quality.py)."""
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    stored_report_ready()
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-admin"))
-    before = current_rss_mb()
-    runs = []
-    for _ in range(args.runs):
-        ms, response = _timed(lambda: client.get(f"/projects/{SLUG}/quality/"))
-        assert response.status_code == 200, response.status_code
-        runs.append(ms)
-    emit("quality-page", ms_runs=[round(ms) for ms in runs], ms_best=round(min(runs)),
-         rss_before_mb=round(before), peak_rss_mb=round(own_peak_rss_mb()),
-         peak_above_start_mb=round(own_peak_rss_mb() - before))
+    figures, _ = _measure_get(args, client, f"/projects/{SLUG}/quality/")
+    emit("quality-page", **figures)
 
 
 def measure_agreement_api(args) -> None:
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 
-    stored_report_ready()
     client = APIClient()
     client.force_authenticate(get_user_model().objects.get(username="bench-admin"))
-    before = current_rss_mb()
-    runs = []
-    for _ in range(args.runs):
-        ms, response = _timed(lambda: client.get(f"/api/projects/{SLUG}/agreement/"))
-        assert response.status_code == 200, response.status_code
-        runs.append(ms)
+    figures, response = _measure_get(args, client, f"/api/projects/{SLUG}/agreement/")
     body = response.json()
     assert body["stale"] is False, "the stored report went stale during the measurement"
-    emit("agreement-api", ms_runs=[round(ms) for ms in runs], ms_best=round(min(runs)),
-         rss_before_mb=round(before), peak_rss_mb=round(own_peak_rss_mb()),
-         peak_above_start_mb=round(own_peak_rss_mb() - before), overall=body["overall"],
+    emit("agreement-api", **figures, overall=body["overall"],
          misreaders=sum(row["possible_misreader"] for row in body["labelers"]))
 
 

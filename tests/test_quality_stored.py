@@ -103,17 +103,21 @@ def test_stored_report_equals_the_recomputed_one_on_random_projects(
         transaction.set_rollback(True)
 
 
-@pytest.fixture
-def crowd_with_misreader(project):
-    """Four careful labelers and one who inverts the order, 24 prompts of 4 completions ranked by all."""
+def crowd_with_misreader_of(project, prompts: int = 24, seed: int = 7):
+    """Four careful labelers and one who inverts the order, `prompts` prompts of 4 completions ranked by all."""
     project.labelers_per_prompt = 5
     project.save()
-    for _ in range(24):
+    for _ in range(prompts):
         make_prompt(project, 4)
     crowd = [make_user(f"careful-{i}", "labeler", project) for i in range(4)]
     inverter = make_user("inverter", "labeler", project)
-    label_randomly(project, [*crowd, inverter], random.Random(7), inverters=[inverter])
+    label_randomly(project, [*crowd, inverter], random.Random(seed), inverters=[inverter])
     return crowd, inverter
+
+
+@pytest.fixture
+def crowd_with_misreader(project):
+    return crowd_with_misreader_of(project)
 
 
 def test_stored_report_distrusts_the_misreader_as_the_recomputed_one_does(project, crowd_with_misreader):

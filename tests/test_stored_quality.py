@@ -21,7 +21,7 @@ from annotations.stored_results import is_stale, refresh_stamp
 from annotations.tasks import refresh_quality_report_task
 
 from .factories import make_project, make_prompt, make_user, page_client
-from .test_quality_stored import label_randomly
+from .test_quality_stored import crowd_with_misreader_of, label_randomly
 
 
 @pytest.fixture(autouse=True)
@@ -39,14 +39,7 @@ def computed_by_the_worker(settings):
 @pytest.fixture
 def crowd(project):
     """Four careful labelers and one who inverts the order, 12 prompts of 4 completions ranked by all."""
-    project.labelers_per_prompt = 5
-    project.save()
-    for _ in range(12):
-        make_prompt(project, 4)
-    careful = [make_user(f"careful-{i}", "labeler", project) for i in range(4)]
-    inverter = make_user("inverter", "labeler", project)
-    label_randomly(project, [*careful, inverter], random.Random(11), inverters=[inverter])
-    return careful, inverter
+    return crowd_with_misreader_of(project, prompts=12, seed=11)
 
 
 def url_of(project) -> str:
