@@ -20,26 +20,24 @@ locks a prompt row and inserts a new assignment: no two of them wait on each oth
 orders. Expired reservations are given back by a sweep that `next` runs at most every
 SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
-import json
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Greatest
-from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from labelhub.metrics import RANKINGS_SUBMITTED
 
-from .adaptive import extra_slot, is_adaptive, slots, wanted_after
+from . import labeling_sql
+from .adaptive import is_adaptive, slots, wanted_after
 from .consensus import Judgement
-from .models import Assignment, Completion, InstructionVersion, Project, Prompt, Ranking
+from .models import Assignment, Completion, Project, Prompt, Ranking
 from .quality_stats import ranking_facts
-from .quality_store import prompt_rankings, stats_for, update_loo_shares
+from .quality_store import changed_shares, stats_for
 from .ranking import RankingError, judgement_for
-from .roles import labeler_membership, labeler_membership_join
 
 MIN_COMPLETIONS = 2
 SWEEP_SECONDS = 10.0
@@ -153,146 +151,52 @@ def next_assignment(project: Project, labeler, now: datetime | None = None) -> A
         # free slot remains even counting those (their holders commit within milliseconds).
         # Waiting on the locks instead could deadlock: a waiter keeps the lock of a row it
         # re-checked and found full while it waits on the next one.
-        if not _candidates(project, labeler).exists() and not (
-            is_adaptive(project) and _extra_candidates(project, labeler).exists()
-        ):
+        if not labeling_sql.has_candidates(project, labeler.pk, now, is_adaptive(project)):
             return None
         time.sleep(0.002 * (attempt + 1))
     return None
 
 
-def _candidates(project: Project, labeler, *also: Q | Exists) -> QuerySet[Prompt]:
-    """Prompts with a free slot this labeler has never been given, closest to complete first;
-    none unless the labeler may label the project. (One filter() call: each chained call
-    copies the query, and this runs on every `next`.)"""
-    k = project.labelers_per_prompt
-    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler_id=labeler.pk)
-    return Prompt.objects.filter(
-        LessThan(F("num_rankings") + F("num_reserved"), k),
-        ~Exists(seen),
-        labeler_membership(labeler, project.pk),
-        *also,
-        project_id=project.pk, num_completions__gte=MIN_COMPLETIONS, num_rankings__lt=k,
-    ).order_by("-num_rankings", "pk")
-
-
-def _extra_candidates(project: Project, labeler, *also: Q | Exists) -> QuerySet[Prompt]:
-    """Adaptive overlap: prompts with k or more rankings that want one more labeler
-    (adaptive.extra_slot), never given to this labeler; few, on their own partial index."""
-    seen = Assignment.objects.filter(prompt=OuterRef("pk"), labeler_id=labeler.pk)
-    return Prompt.objects.filter(
-        extra_slot(project.max_labelers_per_prompt),
-        ~Exists(seen),
-        labeler_membership(labeler, project.pk),
-        *also,
-        project_id=project.pk, num_completions__gte=MIN_COMPLETIONS,
-    ).order_by("-num_rankings", "pk")
-
-
-# The claim is one statement, made of two ORM querysets: unless the labeler holds an open
-# reservation (`held`), pick and lock the first candidate (`pick`, skipping rows other requests
-# hold), take its slot, create the assignment with the completions in random order, and return
-# them with their texts, or the held assignment's id. As ORM calls it would be five statements
-# (open reservation, lock, counter, completions, insert) and `next` would take nine with the
-# token, the project, BEGIN and COMMIT; this way it takes five, the most it is allowed.
-# With adaptive overlap on, `pick` is COALESCE((first prompt wanting a labeler beyond k), (first
-# candidate)): still one statement, each scan on its own index; the first is evaluated first, as
-# its prompts are the closest to complete.
-_CLAIM_SQL = """
-    WITH claimed AS (
-        UPDATE {prompt} AS target SET num_reserved = target.num_reserved + 1
-        WHERE target.id = {pick}
-        RETURNING target.id, target.text, target.messages
-    ), shown AS MATERIALIZED (
-        SELECT c.id, c.text, row_number() OVER (ORDER BY random()) AS place
-        FROM {completion} AS c JOIN claimed ON c.prompt_id = claimed.id
-    ), created AS (
-        INSERT INTO {assignment}
-            (project_id, prompt_id, labeler_id, status, shown_order, reserved_until, created_at)
-        SELECT %s::bigint, claimed.id, %s::bigint, %s::text,
-               COALESCE((SELECT jsonb_agg(shown.id ORDER BY shown.place) FROM shown), '[]'::jsonb),
-               %s::timestamptz, %s::timestamptz
-        FROM claimed
-        RETURNING id
-    )
-    SELECT ({held}), created.id, claimed.id, claimed.text, claimed.messages, shown.id, shown.text
-    FROM (SELECT 1) AS one LEFT JOIN (created CROSS JOIN claimed LEFT JOIN shown ON true) ON true
-    ORDER BY shown.place
-"""
-
-
 def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     """The labeler's open reservation in this project if they hold one; else a slot of the best
-    prompt for them, taken with a new assignment; None when no candidate is free. Raises
-    IntegrityError when the same labeler got the same prompt concurrently."""
+    prompt for them, taken with a new assignment (labeling_sql.claim, one statement); None when
+    no candidate is free. Raises IntegrityError when the same labeler got the same prompt
+    concurrently."""
     reserved_until = now + timedelta(minutes=project.reservation_minutes)
-    held = _held(project, labeler, now)
-    picks = [_candidates(project, labeler, ~Exists(held))]
-    if is_adaptive(project):
-        picks.insert(0, _extra_candidates(project, labeler, ~Exists(held)))
-    with transaction.atomic(), connection.cursor() as cursor:
-        compiled = [  # FOR UPDATE compiles only inside a transaction
-            pick.select_for_update(skip_locked=True, of=("self",)).values("pk")[:1].query.sql_with_params()
-            for pick in picks
-        ]
-        pick_params = [param for _, params in compiled for param in params]
-        pick_sql = f"COALESCE({', '.join(f'({sql})' for sql, _ in compiled)})" if len(compiled) > 1 else (
-            f"({compiled[0][0]})")
-        held_sql, held_params = held.values("pk")[:1].query.sql_with_params()
-        sql = _CLAIM_SQL.format(
-            prompt=Prompt._meta.db_table, completion=Completion._meta.db_table,
-            assignment=Assignment._meta.db_table, pick=pick_sql, held=held_sql,
-        )
-        params = (*pick_params, project.pk, labeler.pk, Assignment.Status.RESERVED, reserved_until, now, *held_params)
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    held_id, assignment_id, prompt_id, prompt_text, messages = rows[0][:5]
-    if held_id is not None:
+    with transaction.atomic():  # a savepoint inside a caller's transaction: an IntegrityError undoes only this
+        claimed = labeling_sql.claim(project, labeler.pk, now, reserved_until, is_adaptive(project))
+    if claimed.held_id is not None:
         return open_assignment(project, labeler, now)
-    if assignment_id is None:
+    if claimed.assignment_id is None:
         return None
-    completions = [(cid, text) for *_, cid, text in rows if cid is not None]
     assignment = Assignment(
-        pk=assignment_id,
+        pk=claimed.assignment_id,
         project=project,
-        # Django reads jsonb from a plain cursor as its text.
-        prompt=Prompt(pk=prompt_id, text=prompt_text, project_id=project.pk,
-                      messages=json.loads(messages) if isinstance(messages, str) else messages),
+        prompt=Prompt(pk=claimed.prompt_id, text=claimed.prompt_text, project_id=project.pk, messages=claimed.messages),
         labeler=labeler,
         status=Assignment.Status.RESERVED,
-        shown_order=[cid for cid, _ in completions],
+        shown_order=[cid for cid, _ in claimed.completions],
         reserved_until=reserved_until,
         created_at=now,
     )
     assignment._state.adding, assignment._state.db = False, connection.alias  # it is a stored row
-    assignment.shown_completions = completions
+    assignment.shown_completions = claimed.completions
     return assignment
 
 
 # --- Submit, skip ----------------------------------------------------------------------------
 
 
-def locked_assignment(assignment_id: int, labeler, with_prompt: bool = False) -> Assignment:
-    """The labeler's assignment, its row locked, with its project (allow_ties,
-    labelers_per_prompt), in one query; `with_prompt` also locks and loads its prompt's row
-    (counters). Raises Assignment.DoesNotExist for another labeler's assignment, or when the
+def locked_assignment(assignment_id: int, labeler) -> labeling_sql.LockedAssignment:
+    """The labeler's assignment with its project's settings, its row and its prompt's locked, in
+    one query. Raises Assignment.DoesNotExist for another labeler's assignment, or when the
     labeler may no longer label its project (removed from the team). Call inside a transaction."""
-    if not 0 < assignment_id <= MAX_ID:  # beyond the id column: no such row (not a database error)
-        raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
-    # The assignment's row, then its prompt's: the order skip and the expiry sweep lock them in.
-    related, locked = (("project", "prompt"), ("self", "prompt")) if with_prompt else (("project",), ("self",))
-    found = Assignment.objects.select_related(*related).select_for_update(of=locked)
-    if with_prompt:  # its canary too, for the stored quality figures (no query of its own)
-        canary = Completion.objects.filter(prompt=OuterRef("prompt_id"), source=Completion.Source.CANARY)
-        found = found.annotate(canary_id=Subquery(canary.values("pk")[:1]))
-    found = found.filter(labeler_membership_join(labeler), pk=assignment_id, labeler_id=labeler.pk).first()
+    found = None
+    if 0 < assignment_id <= MAX_ID:  # beyond the id column: no such row (not a database error)
+        found = labeling_sql.locked_assignment(assignment_id, labeler.pk)
     if found is None:
         raise Assignment.DoesNotExist(f"no assignment {assignment_id} for this labeler")
     return found
-
-
-def _current_version(project_id: int) -> int | None:
-    return InstructionVersion.objects.filter(project_id=project_id).aggregate(current=Max("version"))["current"]
 
 
 def submit_ranking(
@@ -317,12 +221,12 @@ def submit_ranking(
     the prompt's rankings, insert, then one update of each row."""
     now = timezone.now()
     with transaction.atomic():
-        assignment = locked_assignment(assignment_id, labeler, with_prompt=True)
+        assignment = locked_assignment(assignment_id, labeler)
         project = assignment.project
         tiers, flagged = judgement_for(project.feedback, tiers, thumbs, flagged, assignment.shown_order,
                                        project.allow_ties)
         if assignment.status == Assignment.Status.SUBMITTED:
-            stored = Ranking.objects.get(assignment_id=assignment.pk)
+            stored = Ranking.objects.get(assignment_id=assignment.id)
             if stored.tiers == tiers and sorted(stored.flagged) == flagged:
                 return stored, False
             raise AssignmentConflict(
@@ -330,64 +234,56 @@ def submit_ranking(
             )
         if assignment.status == Assignment.Status.SKIPPED:
             raise AssignmentConflict("this assignment was skipped")
-        prompt = assignment.prompt
         held = assignment.status == Assignment.Status.RESERVED  # else expired: its slot was given back
-        if not held and prompt.num_rankings + prompt.num_reserved >= slots(project, prompt.wanted_rankings):
+        if not held and assignment.num_rankings + assignment.num_reserved >= slots(project,
+                                                                                   assignment.wanted_rankings):
             raise AssignmentConflict("this assignment expired and its slot went to another labeler")
         # The prompt's quality figures with this ranking added (quality_store.py; in a thumbs
         # project the agreement is thumbs.py's); the counter is exact (its row is locked), so a
         # first ranking reads nothing.
         judgement = Judgement(tiers, flagged)
-        others = prompt_rankings(prompt.pk) if prompt.num_rankings else []
+        others = labeling_sql.prompt_rankings(assignment.prompt_id) if assignment.num_rankings else []
         stats = stats_for(others, assignment.canary_id, adding=judgement,
                           thumbs=project.feedback == Project.Feedback.THUMBS)
         facts = ranking_facts(judgement, assignment.canary_id, assignment.shown_order)
         if instruction_version is None:  # the client did not say which version it showed
-            instruction_version = _current_version(project.pk)
-        ranking = Ranking.objects.create(
-            assignment_id=assignment.pk,
-            project_id=project.pk,
-            prompt_id=prompt.pk,
-            labeler=labeler,
-            tiers=tiers,
-            flagged=flagged,
-            shown_order=assignment.shown_order,
-            instruction_version=instruction_version,
-            duration_ms=duration_ms,
-            revised_at=now,
-            loo_share=stats.loo_shares[-1],
-            **facts._asdict(),
-        )
-        update_loo_shares(others, stats.loo_shares)
-        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
-        freed = Greatest(F("num_reserved") - 1, Value(0)) if held else F("num_reserved")
-        Prompt.objects.filter(pk=prompt.pk).update(
-            num_rankings=F("num_rankings") + 1, num_reserved=freed, agreement=stats.agreement,
-            quality_shape=stats.shape_key,
+            instruction_version = assignment.current_version
+        values = {
+            "assignment": assignment.id, "project": project.pk, "prompt": assignment.prompt_id,
+            "labeler": labeler.pk, "tiers": tiers, "flagged": flagged, "shown": assignment.shown_order,
+            "version": instruction_version, "duration": duration_ms, "now": now, "share": stats.loo_shares[-1],
+            **facts._asdict(), "freed": 1 if held else 0, "agreement": stats.agreement, "shape": stats.shape_key,
             # Adaptive overlap's decision, from the agreement stored just beside it.
-            wanted_rankings=wanted_after(project, stats.agreement, prompt.num_rankings + 1),
-        )
+            "wanted": wanted_after(project, stats.agreement, assignment.num_rankings + 1),
+        }
+        ranking_id = labeling_sql.store_ranking(values, changed_shares(others, stats.loo_shares))
     RANKINGS_SUBMITTED.inc()  # after the transaction: a rolled-back ranking is not counted
+    ranking = Ranking(
+        pk=ranking_id, assignment_id=assignment.id, project=project, prompt_id=assignment.prompt_id,
+        labeler=labeler, tiers=tiers, flagged=flagged, shown_order=assignment.shown_order,
+        instruction_version=instruction_version, duration_ms=duration_ms, submitted_at=now, revision=1,
+        revised_at=now, loo_share=stats.loo_shares[-1], **facts._asdict(),
+    )
+    ranking._state.adding, ranking._state.db = False, connection.alias  # it is a stored row
     return ranking, True
 
 
 def skip_assignment(assignment_id: int, labeler) -> Assignment:
     """Give the prompt back to the pool; this labeler will not be offered it again."""
     with transaction.atomic():
-        assignment = locked_assignment(assignment_id, labeler)
-        if assignment.status == Assignment.Status.SUBMITTED:
+        locked = locked_assignment(assignment_id, labeler)
+        if locked.status == Assignment.Status.SUBMITTED:
             raise AssignmentConflict("this assignment is already submitted")
-        if assignment.status != Assignment.Status.SKIPPED:
-            if assignment.status == Assignment.Status.RESERVED:
-                Prompt.objects.filter(pk=assignment.prompt_id).update(
+        skipped = Assignment(pk=locked.id, prompt_id=locked.prompt_id, labeler=labeler, status=locked.status)
+        if locked.status != Assignment.Status.SKIPPED:
+            if locked.status == Assignment.Status.RESERVED:
+                Prompt.objects.filter(pk=locked.prompt_id).update(
                     num_reserved=Greatest(F("num_reserved") - 1, Value(0))
                 )
-            assignment.status = Assignment.Status.SKIPPED
-            assignment.finished_at = timezone.now()
-            Assignment.objects.filter(pk=assignment.pk).update(
-                status=assignment.status, finished_at=assignment.finished_at
-            )
-    return assignment
+            skipped.status = Assignment.Status.SKIPPED
+            skipped.finished_at = timezone.now()
+            Assignment.objects.filter(pk=locked.id).update(status=skipped.status, finished_at=skipped.finished_at)
+    return skipped
 
 
 __all__ = [

@@ -11,18 +11,10 @@ from django.db import connection, transaction
 
 from .adaptive import wanted_after
 from .consensus import Judgement
+from .labeling_sql import StoredRanking, prompt_rankings, update_loo_shares
 from .models import Completion, Project, Prompt, Ranking
 from .quality_stats import PromptStats, prompt_stats, ranking_facts
 from .thumbs import prompt_thumbs_agreement
-
-# (ranking id, tiers, flagged, stored loo_share) of a prompt's rankings, in submission order.
-StoredRanking = tuple[int, list, list, float | None]
-
-
-def prompt_rankings(prompt_id: int) -> list[StoredRanking]:
-    """The prompt's rankings as stats_for needs them (one read, on the prompt's index)."""
-    rows = Ranking.objects.filter(prompt_id=prompt_id).order_by("pk")
-    return list(rows.values_list("pk", "tiers", "flagged", "loo_share"))
 
 
 def stats_for(rankings: Sequence[StoredRanking], canary_id: int | None, adding: Judgement | None = None,
@@ -41,18 +33,9 @@ def stats_for(rankings: Sequence[StoredRanking], canary_id: int | None, adding: 
     return prompt_stats(judgements, canary_id)
 
 
-def update_loo_shares(rankings: Sequence[StoredRanking], shares: Sequence[float | None]) -> None:
-    """Store the rankings' new leave-one-out agreements: one statement, only when one changed."""
-    changed = [(pk, share) for (pk, _, _, stored), share in zip(rankings, shares, strict=False) if stored != share]
-    if not changed:
-        return
-    values = ", ".join(["(%s, %s::double precision)"] * len(changed))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Ranking._meta.db_table} AS r SET loo_share = v.share "  # noqa: S608 - table name from the model
-            f"FROM (VALUES {values}) AS v(id, share) WHERE r.id = v.id",
-            [item for pair in changed for item in pair],
-        )
+def changed_shares(rankings: Sequence[StoredRanking], shares: Sequence[float | None]) -> list[tuple[int, float | None]]:
+    """[(ranking id, new share)] of the rankings whose leave-one-out agreement changed."""
+    return [(pk, share) for (pk, _, _, stored), share in zip(rankings, shares, strict=False) if stored != share]
 
 
 def store_prompt_stats(prompt_id: int, canary_id: int | None, project: Project | None = None,
@@ -63,7 +46,7 @@ def store_prompt_stats(prompt_id: int, canary_id: int | None, project: Project |
     may settle a dispute or open one."""
     stored = prompt_rankings(prompt_id)
     stats = stats_for(stored, canary_id, thumbs=thumbs)
-    update_loo_shares(stored, stats.loo_shares)
+    update_loo_shares(changed_shares(stored, stats.loo_shares))
     changes = {"agreement": stats.agreement, "quality_shape": stats.shape_key}
     if project is not None and rankings is not None:
         changes["wanted_rankings"] = wanted_after(project, stats.agreement, rankings)

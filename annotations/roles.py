@@ -6,10 +6,11 @@ any future view can use the standard permission machinery."""
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
-from .models import InstructionVersion, Membership, Project
+from . import labeling_sql
+from .models import Membership, Project
 
 Role = Membership.Role
 
@@ -70,20 +71,13 @@ def can_export(user, project: Project) -> bool:
 # A user labels a project only while they hold a labeler Membership in it. Site admins (staff) see
 # every project but are not in its labeling pool unless they are its labeler members; a labeler
 # removed from the team (membership deleted) can no longer take, rank, skip or revise anything.
+# labeling_sql.MAY_LABEL states the same rule for the labeling loop's SQL.
 
 
 def labeler_membership(user, project: "Project | int | OuterRef") -> Exists:
     """The rule as a query expression: `user` holds a labeler membership in `project` (an
     instance, an id, or an OuterRef such as OuterRef("project_id") inside another queryset)."""
     return Exists(Membership.objects.filter(user_id=user.pk, project=project, role=Role.LABELER))
-
-
-def labeler_membership_join(user, project_path: str = "project") -> Q:
-    """The same rule as a join filter, for a queryset of projects (`project_path=""`) or of rows
-    that belong to one (through `project_path`): cheaper to build than the Exists, and it
-    matches at most one membership row (a user holds each role once per project)."""
-    prefix = f"{project_path}__" if project_path else ""
-    return Q(**{f"{prefix}memberships__user_id": user.pk, f"{prefix}memberships__role": Role.LABELER})
 
 
 def may_label(user, project: Project) -> bool:
@@ -101,14 +95,10 @@ def labeling_projects(user, project_ids: list[int]) -> set[int]:
 
 def labeling_project(user, slug: str) -> Project:
     """The project `user` is about to label, with `instructions_version` (the current one) set, in
-    one query. Raises Http404 to those who may not see it (non-members, removed labelers) and
-    PermissionDenied (403) to those who see it but may not label (researchers, admins, staff)."""
-    current = InstructionVersion.objects.filter(project=OuterRef("pk")).order_by("-version").values("version")[:1]
-    found = (
-        Project.objects.filter(labeler_membership_join(user, ""), slug=slug)
-        .annotate(instructions_version=Subquery(current))
-        .first()
-    )
+    one query (labeling_sql.py). Raises Http404 to those who may not see it (non-members, removed
+    labelers) and PermissionDenied (403) to those who see it but may not label (researchers,
+    admins, staff)."""
+    found = labeling_sql.labeling_project(user.pk, slug)
     if found is not None:
         return found
     # Not a labeler of it (rare): 403 to those who see the project, 404 to everyone else.
