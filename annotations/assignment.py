@@ -5,12 +5,14 @@ has at least two completions, never twice to the same labeler, to at most k labe
 plus still-reserved), and only to the project's labeler members (roles.labeler_membership);
 prompts closest to complete come first, so that they finish and can be exported early.
 
-Each state change is one function, one `transaction.atomic()`: reserve, submit, skip, expire (and
-release, for a labeler removed from the team). Inside a caller's transaction the block becomes a
-savepoint, so the functions behave the same in tests, in requests and in commands.
+Each state change is one function and one transaction: reserve (a single statement), submit, skip,
+expire (and release, for a labeler removed from the team). Inside a caller's transaction it becomes
+a savepoint, so the functions behave the same in tests, in requests and in commands. The statements
+of reserve and submit are SQL written once in labeling_sql.py (the ORM's query building cost more
+CPU than the rest of the request); skip and the expiry use the ORM.
 
 Concurrency. The slots of a prompt are counted on its own row: `num_rankings` (submitted) and
-`num_reserved` (held), moved with F() expressions. `reserve` picks a prompt with
+`num_reserved` (held), moved by the statements that change them. `reserve` picks a prompt with
 `FOR UPDATE SKIP LOCKED` and raises `num_reserved` in the same transaction, so two labelers never
 wait on, nor both take, the last slot of one prompt: the second one skips the locked row, and a
 scan that reaches the row after the first commits re-checks `num_rankings + num_reserved < k`
@@ -22,6 +24,7 @@ SWEEP_SECONDS per process, and always before it answers "nothing left"."""
 
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -130,7 +133,7 @@ def open_assignment(project: Project, labeler, now: datetime) -> Assignment | No
 def next_assignment(project: Project, labeler, now: datetime | None = None) -> Assignment | None:
     """The labeler's open assignment, or a new one for the best available prompt, or None.
 
-    One statement (the claim, in its transaction) when a prompt is free, plus the throttled
+    One statement (the claim) when a prompt is free, plus the throttled
     sweep. The returned assignment carries `shown_completions` ([(id, text)] in the order to
     show), so the caller needs no further query for the texts."""
     now = now or timezone.now()
@@ -163,7 +166,9 @@ def reserve(project: Project, labeler, now: datetime) -> Assignment | None:
     no candidate is free. Raises IntegrityError when the same labeler got the same prompt
     concurrently."""
     reserved_until = now + timedelta(minutes=project.reservation_minutes)
-    with transaction.atomic():  # a savepoint inside a caller's transaction: an IntegrityError undoes only this
+    # One statement is its own transaction; inside a caller's, a savepoint lets an IntegrityError
+    # undo only the claim.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
         claimed = labeling_sql.claim(project, labeler.pk, now, reserved_until, is_adaptive(project))
     if claimed.held_id is not None:
         return open_assignment(project, labeler, now)
