@@ -123,10 +123,8 @@ def claim(project: Project, labeler_id: int, now: datetime, until: datetime, ada
         cursor.execute(_claim[adaptive], params)
         rows = cursor.fetchall()
     held_id, assignment_id, prompt_id, text, messages = rows[0][:5]
-    if isinstance(messages, str):  # Django reads jsonb from a plain cursor as its text
-        messages = json.loads(messages)
     completions = [(cid, ctext) for *_, cid, ctext in rows if cid is not None]
-    return Claimed(held_id, assignment_id, prompt_id, text, messages, completions)
+    return Claimed(held_id, assignment_id, prompt_id, text, _json(messages), completions)
 
 
 def has_candidates(project: Project, labeler_id: int, now: datetime, adaptive: bool) -> bool:
@@ -180,7 +178,7 @@ def locked_assignment(assignment_id: int, labeler_id: int) -> LockedAssignment |
     pk, status, shown, prompt_id, rankings, reserved, wanted, *project, canary_id, version = row
     project_id, slug, feedback, allow_ties, k, maximum, target = project
     return LockedAssignment(
-        pk, status, json.loads(shown) if isinstance(shown, str) else shown, prompt_id, rankings, reserved, wanted,
+        pk, status, _json(shown), prompt_id, rankings, reserved, wanted,
         Project(pk=project_id, slug=slug, feedback=feedback, allow_ties=allow_ties, labelers_per_prompt=k,
                 max_labelers_per_prompt=maximum, agreement_target=target),
         canary_id, version,
@@ -203,6 +201,7 @@ def prompt_rankings(prompt_id: int) -> list[StoredRanking]:
 
 
 def _json(value):
+    """Django reads jsonb from a plain cursor as its text."""
     return json.loads(value) if isinstance(value, str) else value
 
 
